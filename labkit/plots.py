@@ -1,0 +1,107 @@
+"""Figure helpers, so a chapter's plotting cell is one line and the reader sees the idea."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+PALETTE = ("#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2e4057")
+
+
+def use_style() -> None:
+    """The course's matplotlib look: readable sizes, light grid, a colour-blind-safe cycle."""
+    plt.rcParams.update({
+        "figure.figsize": (6.4, 4.0),
+        "figure.dpi": 100,
+        "savefig.dpi": 120,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.prop_cycle": plt.cycler(color=PALETTE),
+        "font.size": 11,
+        "legend.frameon": False,
+        "image.cmap": "viridis",
+    })
+
+
+def _axes(ax):
+    return ax if ax is not None else plt.subplots()[1]
+
+
+def decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, y: np.ndarray,
+                      ax=None, resolution: int = 200, margin: float = 0.5, title: str | None = None):
+    """Colour the plane by ``predict`` (``(m, 2) -> (m,)`` class labels) and scatter ``(X, y)``."""
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"X must have shape (n, 2), got {X.shape}")
+    ax = _axes(ax)
+    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])          # (resolution**2, 2)
+    labels = np.asarray(predict(grid)).reshape(gx.shape)
+    classes = np.unique(y)
+    colors = [PALETTE[i % len(PALETTE)] for i in range(int(max(classes.max(), labels.max())) + 1)]
+    cmap = plt.matplotlib.colors.ListedColormap(colors)
+    ax.contourf(gx, gy, labels, levels=np.arange(len(colors) + 1) - 0.5, cmap=cmap, alpha=0.25)
+    for k in classes:
+        ax.scatter(*X[y == k].T, s=14, color=colors[int(k)], edgecolor="white", linewidth=0.4,
+                   label=f"class {k}")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def curves(series: dict, ax=None, xlabel: str = "step", ylabel: str = "loss", logy: bool = False,
+           title: str | None = None, **plot_kw):
+    """One line per entry of ``series`` (name -> 1-D values), with a legend."""
+    if not series:
+        raise ValueError("series must name at least one curve")
+    ax = _axes(ax)
+    for name, values in series.items():
+        ax.plot(np.asarray(values), label=name, **plot_kw)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def image_grid(images: np.ndarray, titles=None, ncols: int = 8, cmap: str = "gray",
+               size: float = 1.3, symmetric: bool = False):
+    """Show ``images`` (``(n, H, W)`` or ``(n, 1, H, W)``) in a grid; returns the figure.
+
+    ``symmetric=True`` centres the colour scale on zero per image (for filters and gradients).
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]                                  # (n, H, W)
+    if images.ndim != 3 or len(images) == 0:
+        raise ValueError(f"images must have shape (n, H, W) or (n, 1, H, W), got {images.shape}")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"titles has {len(titles)} entries for {len(images)} images")
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        kw = {}
+        if symmetric:
+            lim = np.abs(images[i]).max() or 1.0
+            kw = {"vmin": -lim, "vmax": lim}
+        ax.imshow(images[i], cmap=cmap, **kw)
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=9)
+    fig.tight_layout()
+    return fig
