@@ -105,3 +105,48 @@ def image_grid(images: np.ndarray, titles=None, ncols: int = 8, cmap: str = "gra
             ax.set_title(str(titles[i]), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def hidden_representation(hidden: Callable[[np.ndarray], np.ndarray], X: np.ndarray, y: np.ndarray,
+                          ax=None, weight=None, bias: float = 0.0, lines: int = 11,
+                          margin: float = 0.5, title: str | None = None):
+    """Draw a 2-D layer's view ``hidden(X)`` of 2-D data: where it sends a grid of lines over the
+    input box (how the layer bends the plane), the mapped points by class, and, given the next
+    unit's ``weight`` (2,) and ``bias``, its decision line ``weight . h + bias = 0``."""
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"X must have shape (n, 2), got {X.shape}")
+    H = np.asarray(hidden(X), dtype=np.float64)
+    if H.shape != X.shape:
+        raise ValueError(f"hidden must map (n, 2) to (n, 2), got {H.shape}")
+    ax = _axes(ax)
+    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+    t = np.linspace(0.0, 1.0, 200)
+    for s in np.linspace(0.0, 1.0, lines):
+        fixed = lo + s * (hi - lo)                              # one vertical, one horizontal line
+        along = lo[:, None] + t * (hi - lo)[:, None]            # (2, 200)
+        for segment in (np.column_stack([np.full_like(t, fixed[0]), along[1]]),
+                        np.column_stack([along[0], np.full_like(t, fixed[1])])):
+            ax.plot(*np.asarray(hidden(segment)).T, color="0.6", linewidth=0.6, zorder=1)
+    for k in np.unique(y):
+        ax.scatter(*H[y == k].T, s=14, color=PALETTE[int(k) % len(PALETTE)], edgecolor="white",
+                   linewidth=0.4, label=f"class {k}", zorder=3)
+    if weight is not None:
+        w = np.asarray(weight, dtype=np.float64).ravel()
+        if w.shape != (2,):
+            raise ValueError(f"weight must hold 2 numbers, got shape {w.shape}")
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        if abs(w[1]) >= abs(w[0]):
+            u = np.linspace(x0, x1, 2)
+            ax.plot(u, -(w[0] * u + bias) / w[1], "k--", linewidth=1.2, label="next unit: $z = 0$")
+        else:
+            v = np.linspace(y0, y1, 2)
+            ax.plot(-(w[1] * v + bias) / w[0], v, "k--", linewidth=1.2, label="next unit: $z = 0$")
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+    ax.set_xlabel("$h_1$")
+    ax.set_ylabel("$h_2$")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="best", fontsize=9)
+    return ax
