@@ -147,3 +147,45 @@ def batches(X: np.ndarray, y: np.ndarray, batch_size: int, rng=0, shuffle: bool 
     for start in range(0, len(y), batch_size):
         idx = order[start:start + batch_size]
         yield X[idx], y[idx]
+
+
+# --- sequence tasks (chapter 3): time-first (T, N, F) inputs, where memory matters -------------
+
+def delayed_recall(n: int = 256, length: int = 20, delay: int | None = None, num_symbols: int = 4,
+                   rng=0) -> tuple[np.ndarray, np.ndarray]:
+    """Random symbols, one per step; the target is the symbol seen ``delay`` steps before the end.
+
+    Returns ``(inputs, targets)``: ``inputs`` one-hot float64 of shape ``(length, n, num_symbols)``
+    (time first, like ``torch.nn.RNN``), ``targets`` int64 of shape ``(n,)`` with
+    ``targets[j] = symbol[length - 1 - delay, j]``. ``delay`` defaults to ``length - 1`` (recall
+    the first symbol); ``delay = 0`` asks for the last one, which needs no memory at all.
+    """
+    n, length = _check_n(n), _check_n(length, "length")
+    num_symbols, g = _check_n(num_symbols, "num_symbols", 2), as_generator(rng)
+    delay = length - 1 if delay is None else delay
+    if not isinstance(delay, (int, np.integer)) or isinstance(delay, bool) or not 0 <= delay < length:
+        raise ValueError(f"delay must be an integer in [0, length - 1] = [0, {length - 1}], got {delay!r}")
+    symbols = g.integers(0, num_symbols, size=(length, n))               # (T, N)
+    inputs = np.eye(num_symbols)[symbols]                                 # (T, N, num_symbols)
+    return inputs, symbols[length - 1 - delay].astype(np.int64)
+
+
+def adding_problem(n: int = 256, length: int = 50, rng=0) -> tuple[np.ndarray, np.ndarray]:
+    """The adding problem: add the two numbers that a marker channel points at.
+
+    Returns ``(inputs, targets)``: ``inputs`` float64 of shape ``(length, n, 2)``, channel 0 uniform
+    on [0, 1], channel 1 zero except for two ones, one in each half of the sequence; ``targets``
+    float64 of shape ``(n,)``, the sum of the two marked values. Always predicting 1 gives a mean
+    squared error of 1/6, the baseline a model must beat.
+    """
+    n, length, g = _check_n(n), _check_n(length, "length", 2), as_generator(rng)
+    values = g.uniform(0.0, 1.0, size=(length, n))                        # (T, N)
+    half = length // 2
+    first = g.integers(0, half, size=n)
+    second = g.integers(half, length, size=n)
+    markers = np.zeros((length, n))
+    markers[first, np.arange(n)] = 1.0
+    markers[second, np.arange(n)] = 1.0
+    inputs = np.stack([values, markers], axis=-1)                         # (T, N, 2)
+    targets = values[first, np.arange(n)] + values[second, np.arange(n)]
+    return inputs, targets
