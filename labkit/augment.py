@@ -1,0 +1,257 @@
+r"""Data augmentation for image batches ``(N, C, H, W)``: random, seeded, label-preserving (if you
+choose the transforms well).
+
+Augmentation trains on transformed copies of the training images, ``(T(x), y)``, and so teaches
+the network that the label does not change under ``T``. That is only true for some ``T``: on
+``labkit.data.shapes`` a horizontal flip turns the "diagonal" (top-left to bottom-right) into the
+anti-diagonal, which is not one of the classes, and a transpose turns a vertical bar into a
+horizontal bar, which *is* one, with the wrong label. Pick transforms under which your task's
+labels are invariant.
+
+Deterministic transforms
+------------------------
+- ``hflip(x)``: mirror left-right, ``y[..., i, j] = x[..., i, W - 1 - j]`` (``torch.flip(x, [3])``).
+- ``vflip(x)``: mirror top-bottom, ``y[..., i, j] = x[..., H - 1 - i, j]`` (``torch.flip(x, [2])``).
+- ``shift(x, dy, dx)``: move the content ``dy`` pixels down and ``dx`` pixels right,
+  ``y[..., i, j] = x[..., i - dy, j - dx]``, with zeros where that index falls outside the image
+  (no wrap-around, unlike ``np.roll``). ``dy`` and ``dx`` are integers, or integer arrays of
+  length ``N`` (one shift per image).
+
+Random transforms
+-----------------
+Each decides *per image*, independently, whether to act (probability ``p``), drawing from
+``rng``: an int seed, a ``np.random.Generator``, or ``None`` (a seed drawn from numpy's global
+state, so ``labkit.seed(n)`` makes a run reproducible while successive calls still differ).
+Pass one Generator through a whole training run; an int seed repeats the same draws every call.
+
+- ``random_hflip(x, p=0.5, rng)``, ``random_vflip(x, p=0.5, rng)``;
+- ``random_shift(x, max_shift, p=1.0, rng)``: ``dy, dx`` uniform on ``{-max_shift, ..., max_shift}``;
+- ``gaussian_noise(x, std, p=1.0, rng)``: ``x + std * eps`` with ``eps ~ N(0, 1)`` per pixel
+  (any batch-first array, not only images).
+
+Order of draws (so results are reproducible across versions): first the ``N`` uniform numbers
+that decide which images are transformed (``rng.random(N) < p``), then the transform's own
+numbers for all ``N`` images (shifts ``(N, 2)`` or noise ``x.shape``), used where selected.
+
+``Compose([...])`` chains transform objects (``RandomHorizontalFlip``, ``RandomVerticalFlip``,
+``RandomShift``, ``GaussianNoise``, named after torchvision's), each called as ``t(x, rng)``.
+Inputs are never modified in place; outputs are new float64 arrays.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["hflip", "vflip", "shift", "random_hflip", "random_vflip", "random_shift",
+           "gaussian_noise", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomShift",
+           "GaussianNoise", "Compose"]
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+def _images(x, name: str = "x") -> np.ndarray:
+    """``x`` as a finite, non-empty float64 array of shape (N, C, H, W)."""
+    a = _batch(x, name)
+    if a.ndim != 4:
+        raise ValueError(f"{name} must be a 4-D image batch (N, C, H, W), got shape {a.shape}")
+    return a
+
+
+def _batch(x, name: str = "x") -> np.ndarray:
+    """``x`` as a finite, non-empty float64 array with a batch dimension first."""
+    try:
+        a = np.array(x, dtype=np.float64)  # a copy: the caller's array is never touched
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a numeric array, got {type(x).__name__}") from err
+    if a.ndim == 0 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty batch-first array, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return a
+
+
+def _probability(p) -> float:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def _non_negative_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _generator(rng) -> np.random.Generator:
+    """A Generator from a Generator, a non-negative int seed, or None (numpy's global state)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng(np.random.randint(0, 2**63 - 1, dtype=np.int64))
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    raise ValueError(f"rng must be None, a non-negative int seed or a np.random.Generator, got {rng!r}")
+
+
+def _offsets(d, n: int, name: str) -> np.ndarray:
+    """A shift as an int64 array of length n: one integer for all images, or one per image."""
+    a = np.asarray(d)
+    if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name} must be an integer or an integer array of length N, got {d!r}")
+    if a.ndim == 0:
+        return np.full(n, int(a), dtype=np.int64)
+    if a.shape != (n,):
+        raise ValueError(f"{name} must be one integer or {n} integers (one per image), got shape {a.shape}")
+    return a.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- deterministic
+
+def hflip(x) -> np.ndarray:
+    """Mirror left-right: y[..., i, j] = x[..., i, W - 1 - j]."""
+    return np.ascontiguousarray(_images(x)[..., ::-1])
+
+
+def vflip(x) -> np.ndarray:
+    """Mirror top-bottom: y[..., i, j] = x[..., H - 1 - i, j]."""
+    return np.ascontiguousarray(_images(x)[..., ::-1, :])
+
+
+def _shift_one(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """One (C, H, W) image moved dy down and dx right, zeros filling the uncovered border."""
+    _, h, w = img.shape
+    out = np.zeros_like(img)
+    if abs(dy) >= h or abs(dx) >= w:
+        return out
+    # rows i - dy and columns j - dx of the source that stay inside the image
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        img[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def shift(x, dy, dx) -> np.ndarray:
+    """y[..., i, j] = x[..., i - dy, j - dx] (zero outside); dy, dx ints or one per image."""
+    x = _images(x)
+    n = x.shape[0]
+    dys, dxs = _offsets(dy, n, "dy"), _offsets(dx, n, "dx")
+    return np.stack([_shift_one(img, int(a), int(b)) for img, a, b in zip(x, dys, dxs)])
+
+
+# ----------------------------------------------------------------------------- random
+
+def _chosen(n: int, p: float, g: np.random.Generator) -> np.ndarray:
+    """Which of n images a random transform acts on: rng.random(n) < p."""
+    return g.random(n) < p
+
+
+def random_hflip(x, p: float = 0.5, rng=None) -> np.ndarray:
+    """Each image mirrored left-right with probability p."""
+    x, p, g = _images(x), _probability(p), _generator(rng)
+    flip = _chosen(len(x), p, g)
+    x[flip] = x[flip][..., ::-1]
+    return x
+
+
+def random_vflip(x, p: float = 0.5, rng=None) -> np.ndarray:
+    """Each image mirrored top-bottom with probability p."""
+    x, p, g = _images(x), _probability(p), _generator(rng)
+    flip = _chosen(len(x), p, g)
+    x[flip] = x[flip][..., ::-1, :]
+    return x
+
+
+def random_shift(x, max_shift: int = 1, p: float = 1.0, rng=None) -> np.ndarray:
+    """With probability p per image, shift by dy, dx uniform on {-max_shift, ..., max_shift}."""
+    x, p, g = _images(x), _probability(p), _generator(rng)
+    max_shift = _non_negative_int(max_shift, "max_shift")
+    move = _chosen(len(x), p, g)
+    d = g.integers(-max_shift, max_shift + 1, size=(len(x), 2))  # (N, 2): dy, dx
+    d[~move] = 0
+    return shift(x, d[:, 0], d[:, 1])
+
+
+def gaussian_noise(x, std: float = 0.1, p: float = 1.0, rng=None) -> np.ndarray:
+    """With probability p per sample, x + std * eps with eps ~ N(0, 1) elementwise."""
+    x, p, g = _batch(x), _probability(p), _generator(rng)
+    if isinstance(std, bool) or not isinstance(std, numbers.Real) or not 0.0 <= float(std) < np.inf:
+        raise ValueError(f"std must be a finite number >= 0, got {std!r}")
+    noisy = _chosen(len(x), p, g)
+    eps = g.standard_normal(x.shape)
+    x[noisy] += float(std) * eps[noisy]
+    return x
+
+
+# ----------------------------------------------------------------------------- transform objects
+
+class _Transform:
+    """A random transform with fixed settings, called as t(x, rng)."""
+
+    def __call__(self, x, rng=None) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class RandomHorizontalFlip(_Transform):
+    """``random_hflip`` with probability p."""
+
+    def __init__(self, p: float = 0.5):
+        self.p = _probability(p)
+
+    def __call__(self, x, rng=None):
+        return random_hflip(x, self.p, rng)
+
+
+class RandomVerticalFlip(_Transform):
+    """``random_vflip`` with probability p."""
+
+    def __init__(self, p: float = 0.5):
+        self.p = _probability(p)
+
+    def __call__(self, x, rng=None):
+        return random_vflip(x, self.p, rng)
+
+
+class RandomShift(_Transform):
+    """``random_shift`` by at most max_shift pixels, with probability p."""
+
+    def __init__(self, max_shift: int = 1, p: float = 1.0):
+        self.max_shift = _non_negative_int(max_shift, "max_shift")
+        self.p = _probability(p)
+
+    def __call__(self, x, rng=None):
+        return random_shift(x, self.max_shift, self.p, rng)
+
+
+class GaussianNoise(_Transform):
+    """``gaussian_noise`` of standard deviation std, with probability p."""
+
+    def __init__(self, std: float = 0.1, p: float = 1.0):
+        if isinstance(std, bool) or not isinstance(std, numbers.Real) or not 0.0 <= float(std) < np.inf:
+            raise ValueError(f"std must be a finite number >= 0, got {std!r}")
+        self.std = float(std)
+        self.p = _probability(p)
+
+    def __call__(self, x, rng=None):
+        return gaussian_noise(x, self.std, self.p, rng)
+
+
+class Compose(_Transform):
+    """Apply transforms in order, all drawing from the same rng: t_k(... t_1(x, rng) ..., rng)."""
+
+    def __init__(self, transforms):
+        transforms = list(transforms)
+        for i, t in enumerate(transforms):
+            if not callable(t):
+                raise ValueError(f"transforms[{i}] must be callable as t(x, rng), got {type(t).__name__}")
+        self.transforms = transforms
+
+    def __call__(self, x, rng=None):
+        g = _generator(rng)
+        for t in self.transforms:
+            x = t(x, g)
+        return x
