@@ -179,9 +179,14 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome) -> str | None:
         return f"could not be compared ({type(exc).__name__}: {exc})"
 
 
-def summarise(exercise: Exercise, outcomes: list[Outcome]) -> Result:
-    """Points, status and feedback from one outcome per case (in case order)."""
-    cases = exercise.cases()
+def summarise(exercise: Exercise, outcomes: list[Outcome],
+              cases: list[Case] | None = None) -> Result:
+    """Points, status and feedback from one outcome per case (in case order).
+
+    ``cases`` defaults to ``exercise.cases()``; the grader passes the same cases read back from
+    its cache, so it need not rebuild them with their oracles in every process.
+    """
+    cases = exercise.cases() if cases is None else cases
     if len(outcomes) != len(cases):
         raise ValueError(f"expected {len(cases)} outcomes, got {len(outcomes)}")
     if any(o.kind == "not_implemented" for o in outcomes):

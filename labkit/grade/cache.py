@@ -1,0 +1,232 @@
+"""Caches that make grading fast: the cases of each exercise, and the verdicts on exercise cells.
+
+Cases. Building an exercise's cases runs its oracle (torch autograd, torch.optim ...), which can
+take seconds the first time in a process. The grader keeps each exercise's cases (inputs *and*
+expected values, as channel data: nothing is ever unpickled) keyed on everything they are built
+from: labkit's files (but not the grader's own), and the versions of Python, numpy, torch, scipy
+and pandas. The cached cases are exactly the ones ``exercise.cases()`` returns.
+
+Verdicts. The key of one exercise verdict hashes the exercise cell's source, the exercise's
+definition and cases, the grading machinery itself (scoring, worker, sandbox, channel) and the
+limits. The key of a whole notebook's verdict hashes its exercise cells, the chapter in its file
+name, labkit's files, the machinery and the limits: it is computed without loading an exercise,
+so re-grading an unchanged class imports nothing heavy and starts no worker. Only verdicts a
+re-run would reproduce are stored: not timeouts, memory failures or worker crashes.
+
+All live under one directory (``cases/``, ``verdicts/``, ``notebooks/``): ``$LABKIT_GRADE_CACHE``,
+else ``$XDG_CACHE_HOME/labkit/grade``, else ``~/.cache/labkit/grade``. Files are small and
+written atomically, and a damaged one is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import labkit
+from labkit.exercises import Case, Exercise
+from labkit.exercises.scoring import Result
+
+from . import channel
+from .notebook import chapter_from_name
+from .report import atomic_write
+
+__all__ = ["Cache", "default_directory"]
+
+_MEMO: dict[int, tuple[Exercise, list[Case], str]] = {}   # per process: cases, fingerprint
+_HASHES: dict[str, str] = {}
+
+
+def default_directory() -> Path:
+    """Where the cache lives unless told otherwise."""
+    if os.environ.get("LABKIT_GRADE_CACHE"):
+        return Path(os.environ["LABKIT_GRADE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "labkit" / "grade"
+
+
+def _hash_once(name: str, compute) -> str:
+    if name not in _HASHES:
+        _HASHES[name] = compute()
+    return _HASHES[name]
+
+
+def _sources() -> str:
+    """A hash of what cases are built from: labkit's files (not the grader's) and versions."""
+    root = Path(labkit.__file__).parent
+    digest = hashlib.sha256(sys.version.encode())
+    for package in ("numpy", "torch", "scipy", "pandas"):
+        try:
+            digest.update(f"{package}={metadata.version(package)};".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package}=none;".encode())
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if path.is_file() and not relative.startswith("grade/") and "__pycache__" not in relative:
+            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _machinery() -> str:
+    """A hash of the code that turns outputs into verdicts."""
+    from labkit.exercises import scoring
+
+    from . import sandbox, worker
+
+    digest = hashlib.sha256(labkit.__version__.encode())
+    for module in (scoring, worker, sandbox, channel):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+class Cache:
+    """Cases and verdicts on disk; ``None`` as the directory keeps nothing on disk, and
+    ``verdicts=False`` keeps the cases only (every exercise cell is graded afresh)."""
+
+    def __init__(self, directory: str | os.PathLike | None, verdicts: bool = True):
+        self.directory = None if directory is None else Path(directory)
+        self.verdicts = verdicts and self.directory is not None
+
+    # ------------------------------------------------------------------ cases
+
+    def cases(self, exercise: Exercise) -> list[Case]:
+        """``exercise.cases()``, from memory, from disk, or built (and then stored)."""
+        return self._known(exercise)[1]
+
+    def _known(self, exercise: Exercise) -> tuple[Exercise, list[Case], str]:
+        known = _MEMO.get(id(exercise))
+        if known is not None and known[0] is exercise:
+            return known
+        cases = self._load_cases(exercise)
+        if cases is None:
+            cases = exercise.cases()
+            self._store_cases(exercise, cases)
+        known = _MEMO[id(exercise)] = (exercise, cases, _fingerprint(exercise, cases))
+        return known
+
+    def _case_file(self, exercise: Exercise) -> Path:
+        key = hashlib.sha256(f"{_hash_once('sources', _sources)}:{exercise.id}".encode())
+        module = sys.modules.get(exercise.build_cases.__module__)
+        origin = getattr(module, "__file__", None)  # exercises registered outside labkit too
+        if origin:
+            key.update(_hash_once(origin, lambda: hashlib.sha256(
+                Path(origin).read_bytes()).hexdigest()).encode())
+        return self.directory / "cases" / f"{exercise.id}-{key.hexdigest()[:32]}.cases"
+
+    def _load_cases(self, exercise: Exercise) -> list[Case] | None:
+        if self.directory is None:
+            return None
+        try:
+            data = channel.decode(self._case_file(exercise).read_bytes())
+            cases = [Case(label, args, expected, kwargs) for label, args, kwargs, expected in data]
+        except (OSError, ValueError, TypeError):
+            return None
+        if all(isinstance(c.label, str) and isinstance(c.args, tuple)
+               and isinstance(c.kwargs, dict) for c in cases) and cases:
+            return cases
+        return None
+
+    def _store_cases(self, exercise: Exercise, cases: list[Case]) -> None:
+        if self.directory is None:
+            return
+        try:
+            data = channel.encode([(c.label, c.args, c.kwargs, c.expected) for c in cases])
+            path = self._case_file(exercise)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, data)
+        except (OSError, TypeError):
+            pass  # cases that cannot be stored are rebuilt next time
+
+    # ------------------------------------------------------------------ verdicts
+
+    def key(self, exercise: Exercise, source: str, limits: Any) -> str:
+        """The verdict key of ``source`` as exercise ``exercise`` under ``limits``."""
+        parts = [_hash_once("machinery", _machinery), self._known(exercise)[2], source,
+                 repr(limits)]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def get(self, key: str) -> Result | None:
+        """The cached verdict on one exercise cell, or None."""
+        data = self._read("verdicts", key)
+        try:
+            return None if data is None else _result(data)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def put(self, key: str, result: Result) -> None:
+        self._write("verdicts", key, _result_data(result))
+
+    def notebook_key(self, path: str, cells: list[tuple[str, str]], warnings: list[str],
+                     limits: Any) -> str | None:
+        """The key of a whole notebook's verdict: computed without loading any exercise, from
+        its exercise cells, its file name's chapter, labkit's files and the grader's code."""
+        if not self.verdicts:
+            return None
+        parts = [_hash_once("sources", _sources), _hash_once("machinery", _machinery),
+                 chapter_from_name(path), cells, warnings, repr(limits)]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def get_notebook(self, key: str | None) -> dict | None:
+        """``{"score", "max_score", "exercises": [Result], "warnings"}``, or None."""
+        data = None if key is None else self._read("notebooks", key)
+        try:
+            return None if data is None else {
+                "score": float(data["score"]), "max_score": int(data["max_score"]),
+                "exercises": [_result(r) for r in data["exercises"]],
+                "warnings": [str(w) for w in data["warnings"]]}
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def put_notebook(self, key: str, score: float, max_score: int, results: list[Result],
+                     warnings: list[str]) -> None:
+        self._write("notebooks", key, {"score": score, "max_score": max_score,
+                                       "exercises": [_result_data(r) for r in results],
+                                       "warnings": warnings})
+
+    def _read(self, kind: str, key: str) -> Any:
+        if not self.verdicts:
+            return None
+        try:
+            return json.loads((self.directory / kind / key[:2] / f"{key}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _write(self, kind: str, key: str, data: Any) -> None:
+        if not self.verdicts:
+            return
+        folder = self.directory / kind / key[:2]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(folder / f"{key}.json", json.dumps(data))
+        except OSError:
+            pass  # a read-only or full cache disk slows re-grading down, nothing more
+
+
+def _result_data(result: Result) -> dict:
+    return dict(result.as_dict(), cases=[list(case) for case in result.cases])
+
+
+def _result(data: dict) -> Result:
+    return Result(str(data["id"]), str(data["title"]), float(data["score"]),
+                  int(data["max_score"]), str(data["status"]), str(data["feedback"]),
+                  [(str(label), reason) for label, reason in data["cases"]])
+
+
+def _fingerprint(exercise: Exercise, cases: list[Case]) -> str:
+    """A hash of an exercise's definition and its cases."""
+    digest = hashlib.sha256(channel.encode(
+        [exercise.id, exercise.title, exercise.points, exercise.function, exercise.hint,
+         exercise.rtol, exercise.atol,
+         [(c.label, c.args, c.kwargs, c.expected) for c in cases]]))
+    compare = exercise.compare
+    if compare is not None:
+        code = getattr(compare, "__code__", None)
+        digest.update(getattr(compare, "__qualname__", repr(compare)).encode())
+        if code is not None:
+            digest.update(code.co_code + repr(code.co_consts).encode())
+    return digest.hexdigest()
