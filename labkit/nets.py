@@ -318,7 +318,7 @@ class Module:
 
 
 class Linear(Module):
-    """y = x W^T + b for x of shape (*, in_features); W is (out_features, in_features).
+    """y = x W^T + b for x of shape ``(*, in_features)``; W is ``(out_features, in_features)``.
 
     Initialised like torch: W and b ~ U(-1/sqrt(in_features), 1/sqrt(in_features)).
     """
@@ -1209,7 +1209,7 @@ class RNN(_RecurrentLayer):
 
     forward(input (T, N, F), hx (1, N, H) or None) -> (output (T, N, H), h_n (1, N, H)).
     backward(grad_output, grad_h_n=None) runs backpropagation through time and returns
-    dL/dinput; dL/dhx is left in ``grad_hx``. ``batch_first=True`` uses (N, T, *) for input and
+    dL/dinput; dL/dhx is left in ``grad_hx``. ``batch_first=True`` uses ``(N, T, *)`` for input and
     output, as torch. Only ``num_layers=1``.
     """
 

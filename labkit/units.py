@@ -251,7 +251,7 @@ def perceptron(X, y, *, epochs: int = 20, lr: float = 1.0) -> PerceptronResult:
 
 
 def separation_margin(X, y) -> float:
-    """max t s.t. (2 y_i - 1)(w . x_i + b) >= t for all i, |w_j| <= 1: positive iff separable."""
+    """max t s.t. (2 y_i - 1)(w . x_i + b) >= t for all i, ``|w_j| <= 1``: positive iff separable."""
     X = _array(X, "X", ndim=2)
     y = _binary(y, "y")
     if y.shape != (X.shape[0],):
@@ -274,7 +274,7 @@ def separation_margin(X, y) -> float:
 # --- stable sigmoid and binary cross-entropy ---------------------------------------------------
 
 def sigmoid(z) -> np.ndarray:
-    """sigmoid(z) = 1 / (1 + exp(-z)), evaluated with e = exp(-|z|) so nothing overflows."""
+    """sigmoid(z) = 1 / (1 + exp(-z)), evaluated with ``e = exp(-|z|)`` so nothing overflows."""
     z = np.asarray(z, dtype=np.float64)
     if np.isnan(z).any():
         raise ValueError("z must not contain NaN")
@@ -283,7 +283,7 @@ def sigmoid(z) -> np.ndarray:
 
 
 def binary_cross_entropy_with_logits(z, y) -> float:
-    """mean of max(z, 0) - z y + log1p(exp(-|z|)) over the batch, the BCE of sigmoid(z) and y."""
+    """``mean(max(z, 0) - z y + log1p(exp(-|z|)))`` over the batch: the BCE of sigmoid(z) and y."""
     z = _array(z, "z")
     y = _array(y, "y")
     if y.shape != z.shape:
@@ -294,7 +294,7 @@ def binary_cross_entropy_with_logits(z, y) -> float:
 
 
 class BCEWithLogitsLoss(Module):
-    """L = mean (or sum) of max(z, 0) - z y + log1p(exp(-|z|)); dL/dz = (sigmoid(z) - y) / numel.
+    """``L = mean (or sum) of max(z, 0) - z y + log1p(exp(-|z|))``; dL/dz = (sigmoid(z) - y) / numel.
 
     ``loss = loss_fn(z, y)`` returns a float for logits ``z`` and targets ``y`` in [0, 1] of the
     same shape; ``loss_fn.backward()`` returns dL/dz, like ``labkit.nets.CrossEntropyLoss``.

@@ -7,7 +7,7 @@ worst carry wrong data, never code (no pickle anywhere):
     message = MAGIC | u64 header length | header (JSON, UTF-8) | blob area (raw bytes)
 
 The header is a JSON tree of tagged nodes. ``null``, ``true``/``false``, numbers (``NaN`` and
-``Infinity`` included) and strings stand for themselves; every JSON object has exactly one key:
+``Infinity`` included) and strings stand for themselves; every JSON object has exactly one key::
 
     {"T": [...]}   a tuple          {"L": [...]}  a list
     {"D": [[k, v], ...]}            a dict with str keys (pairs keep order, forbid duplicates)

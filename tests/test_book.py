@@ -1,0 +1,352 @@
+"""The built book, read as a reader would, with no network.
+
+`make book` builds the site into book/_build/html (`make test` builds it first). These tests
+
+- check every internal link of the built HTML: each relative href/src (and each url() of a
+  stylesheet) names a file that exists, and each #anchor names an element of its page;
+- check that no page loads a script, stylesheet, font or image from the network, and that every
+  page of the table of contents was built;
+- open every page in headless Chromium with every non-file request aborted, and check that the
+  math is typeset by the bundled MathJax (no raw TeX left, no TeX errors), that every image
+  loads, that the "next" links walk the whole book in table-of-contents order, and that the
+  search page finds "LSTM".
+
+The browser tests (marker `browser`) are skipped, saying why, where Debian's Chromium is not
+installed (`apt-get install chromium`; .ci/run installs it). For a book built from another table
+of contents (`make book TOC=...`), set BOOK_TOC to the same file (`make test TOC=...` does).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "book" / "_build" / "html"
+# `make book TOC=other.yml` builds a partial book (say, one chapter) and exports BOOK_TOC to match.
+TOC = Path(os.environ.get("BOOK_TOC") or ROOT / "book" / "_toc.yml")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+MATHJAX = "_static/mathjax/tex-chtml.js"
+# Elements whose URL the browser loads by itself (unlike <a href>, which a reader follows).
+LOADED = {"script": "src", "img": "src", "source": "src", "iframe": "src", "video": "src",
+          "audio": "src", "embed": "src"}
+LOADED_LINK_RELS = {"stylesheet", "preload", "modulepreload", "icon", "shortcut", "prefetch",
+                    "manifest", "apple-touch-icon"}
+
+
+def _require_book() -> None:
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"the book is not built: {HTML / 'index.html'} is missing. Run `make book` "
+                    "first (`make test` runs it before these tests).", pytrace=False)
+
+
+def toc_pages() -> list[str]:
+    """The pages of book/_toc.yml in reading order, as paths relative to the site root."""
+    toc = yaml.safe_load(TOC.read_text())
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
+    return [f"{page}.html" for page in pages]
+
+
+class _Page(HTMLParser):
+    """The anchors of one HTML page and the URLs it links to or loads."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[tuple[str, str]] = []    # (tag, url) a reader can follow
+        self.loads: list[tuple[str, str]] = []    # (tag, url) the browser fetches by itself
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name"):
+            if attrs.get(key):
+                self.ids.add(attrs[key])
+        if tag == "link" and attrs.get("href"):
+            rels = set((attrs.get("rel") or "").lower().split())
+            (self.loads if rels & LOADED_LINK_RELS else self.links).append((tag, attrs["href"]))
+        elif tag in LOADED and attrs.get(LOADED[tag]):
+            self.loads.append((tag, attrs[LOADED[tag]]))
+        elif tag == "a" and attrs.get("href"):
+            self.links.append((tag, attrs["href"]))
+
+
+def _parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def _is_remote(url: str) -> bool:
+    return bool(urlsplit(url).scheme) or url.startswith("//")
+
+
+def _site_pages() -> list[Path]:
+    """Every HTML page of the site (the theme's template snippets under _static excluded)."""
+    return sorted(p for p in HTML.rglob("*.html")
+                  if p.relative_to(HTML).parts[0] not in ("_static", "_sources"))
+
+
+@pytest.fixture(scope="module")
+def site() -> dict[Path, _Page]:
+    _require_book()
+    return {path: _parse(path) for path in _site_pages()}
+
+
+def _target(page: Path, url: str) -> tuple[Path, str]:
+    parts = urlsplit(url)
+    target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+    if parts.path.endswith("/") or target.is_dir():
+        target = target / "index.html"
+    return target, unquote(parts.fragment)
+
+
+def test_every_page_of_the_table_of_contents_was_built():
+    _require_book()
+    missing = [page for page in toc_pages() if not (HTML / page).is_file()]
+    assert not missing, f"pages listed in book/_toc.yml but not built: {missing}"
+
+
+def test_every_labkit_module_has_an_api_page_in_the_toc():
+    import pkgutil
+
+    import labkit
+
+    chapter_cases = re.compile(r"labkit\.exercises\.ch\d\d$")   # exercise definitions, not API
+    modules = {
+        info.name for info in pkgutil.walk_packages(labkit.__path__, "labkit.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+        and not chapter_cases.match(info.name)}
+    toc = set(toc_pages())
+    documented = {}
+    for page in (ROOT / "book" / "api").glob("*.md"):
+        for module in re.findall(r"automodule::\s+(\S+)", page.read_text()):
+            documented[module] = f"book/api/{page.stem}.html"
+    missing = sorted(m for m in modules if m not in documented)
+    assert not missing, f"labkit modules without an API page in book/api/: {missing}"
+    unlisted = sorted(page for page in documented.values() if page not in toc)
+    assert not unlisted, f"API pages missing from book/_toc.yml: {unlisted}"
+
+
+def test_every_internal_link_resolves_to_a_file_and_an_anchor(site):
+    broken = []
+    for page, parsed in site.items():
+        for tag, url in parsed.links + parsed.loads:
+            if _is_remote(url) or url == "#":
+                continue
+            target, fragment = _target(page, url)
+            where = f"{page.relative_to(HTML)}: <{tag}> {url}"
+            if not target.is_file():
+                broken.append(f"{where} (no file {target})")
+            elif fragment and target.suffix == ".html":
+                ids = site[target].ids if target in site else _parse(target).ids
+                if fragment not in ids:
+                    broken.append(f"{where} (no element with id {fragment!r})")
+    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:50])
+
+
+def test_no_page_loads_anything_from_the_network(site):
+    remote = [f"{page.relative_to(HTML)}: <{tag}> {url}"
+              for page, parsed in site.items() for tag, url in parsed.loads if _is_remote(url)]
+    assert not remote, "pages load from the network:\n" + "\n".join(remote[:50])
+
+
+CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""")
+
+
+def test_stylesheets_and_their_fonts_are_in_the_site():
+    _require_book()
+    missing, remote = [], []
+    for css in sorted(HTML.glob("_static/**/*.css")):
+        text = re.sub(r"/\*.*?\*/", "", css.read_text(encoding="utf-8", errors="replace"),
+                      flags=re.S)
+        for _, url in CSS_URL.findall(text):
+            if url.startswith(("data:", "#")):
+                continue
+            if _is_remote(url):
+                remote.append(f"{css.relative_to(HTML)}: {url}")
+            elif not _target(css, url)[0].is_file():
+                missing.append(f"{css.relative_to(HTML)}: {url}")
+        remote += [f"{css.relative_to(HTML)}: @import {m}"
+                   for m in re.findall(r"@import\s+(?:url\()?['\"]?(https?://[^'\")\s]+)", text)]
+    assert not remote, "stylesheets fetch from the network:\n" + "\n".join(remote)
+    assert not missing, "stylesheets name files the site lacks:\n" + "\n".join(missing)
+    fonts = list(HTML.glob("_static/vendor/fontawesome/**/*.woff2"))
+    assert fonts, "the theme's icon font (fontawesome) is not in the site"
+
+
+def test_math_pages_load_the_bundled_mathjax(site):
+    assert (HTML / MATHJAX).is_file(), f"{MATHJAX} is missing from the site"
+    assert list((HTML / "_static/mathjax/output/chtml/fonts/woff-v2").glob("*.woff")), \
+        "MathJax's web fonts are missing from the site"
+    for page in toc_pages():
+        text = (HTML / page).read_text(encoding="utf-8")
+        if 'class="math' in text:
+            scripts = [url for tag, url in site[HTML / page].loads if tag == "script"]
+            assert any(urlsplit(url).path.endswith(MATHJAX) for url in scripts), \
+                f"{page} has math but does not load {MATHJAX}: {scripts}"
+
+
+# ---------------------------------------------------------------------------------------------
+# In the browser, offline.
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"no browser: {CHROMIUM} is not installed (apt-get install -y chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api",
+                                         reason="playwright is not installed (pip install -e '.[dev]')")
+    _require_book()
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class OfflineReader:
+    """A browser tab that may read only files: every other request is aborted and recorded."""
+
+    def __init__(self, browser):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.network: list[str] = []
+        self.errors: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(60_000)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"{self.page.url}: {exc}"))
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(("file:", "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            self.network.append(url)
+            route.abort()
+
+    def open(self, page: str) -> None:
+        self.page.goto((HTML / page).as_uri(), wait_until="load")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def reader(browser):
+    reader = OfflineReader(browser)
+    yield reader
+    reader.close()
+
+
+# Runs in the page: waits for MathJax and the images, then says what a reader would see.
+INSPECT = """async () => {
+  const math = [...document.querySelectorAll('.math')];
+  if (math.length) {
+    const start = Date.now();
+    while (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) {
+      if (Date.now() - start > 30000) break;
+      await new Promise(r => setTimeout(r, 50));
+    }
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+      await MathJax.startup.promise;
+    }
+  }
+  const images = [...document.querySelectorAll('article img, .bd-content img')];
+  await Promise.all(images.map(img => img.decode().catch(() => null)));
+  await document.fonts.ready;
+  const article = (document.querySelector('article') || document.body).cloneNode(true);
+  article.querySelectorAll('pre, code, script, style, mjx-container, .highlight, .MathJax')
+    .forEach(node => node.remove());
+  return {
+    mathjax: Boolean(window.MathJax && MathJax.version),
+    math: math.length,
+    typeset: math.filter(node => node.querySelector('mjx-container')).length,
+    untypeset: math.filter(node => !node.querySelector('mjx-container'))
+                   .slice(0, 3).map(node => node.textContent.slice(0, 80)),
+    texErrors: [...document.querySelectorAll('mjx-merror')]
+                   .slice(0, 3).map(node => node.getAttribute('data-mjx-error') || node.textContent),
+    images: images.length,
+    brokenImages: images.filter(img => !(img.complete && img.naturalWidth > 0))
+                        .map(img => img.getAttribute('src')),
+    fontErrors: [...document.fonts].filter(font => font.status === 'error')
+                    .map(font => font.family),
+    text: article.textContent,
+    title: (document.querySelector('article h1') || {}).textContent || '',
+  };
+}"""
+RAW_MATH = re.compile(r"(?<![\\\w])\$[^$\s][^$\n]{0,200}?\$|\\\(|\\\[|\\begin\{")
+
+
+@pytest.mark.browser
+def test_every_page_reads_offline_with_math_and_figures(reader):
+    problems, with_math = [], 0
+    for page in toc_pages():
+        reader.open(page)
+        seen = reader.page.evaluate(INSPECT)
+        if not seen["title"].strip():
+            problems.append(f"{page}: no <h1> title")
+        if seen["math"]:
+            with_math += 1
+            if not seen["mathjax"]:
+                problems.append(f"{page}: MathJax did not load")
+            if seen["typeset"] != seen["math"]:
+                problems.append(f"{page}: {seen['math'] - seen['typeset']} of {seen['math']} "
+                                f"formulas not typeset, e.g. {seen['untypeset']}")
+        if seen["texErrors"]:
+            problems.append(f"{page}: TeX errors {seen['texErrors']}")
+        raw = RAW_MATH.findall(seen["text"])
+        if raw:
+            problems.append(f"{page}: raw TeX left in the text: {raw[:3]}")
+        if seen["fontErrors"]:
+            problems.append(f"{page}: fonts that did not load: {seen['fontErrors'][:5]}")
+        if seen["brokenImages"]:
+            problems.append(f"{page}: images that do not load: {seen['brokenImages'][:5]}")
+    assert not problems, "\n".join(problems)
+    assert with_math, "no page of the book has math: the check would prove nothing"
+    assert not reader.errors, "JavaScript errors:\n" + "\n".join(reader.errors[:10])
+    assert not reader.network, ("pages tried to reach the network:\n"
+                                + "\n".join(sorted(set(reader.network))[:20]))
+
+
+@pytest.mark.browser
+def test_next_links_walk_the_whole_book_in_order(reader):
+    expected = toc_pages()
+    reader.open("index.html")   # redirects to the root page
+    reader.page.wait_for_url(re.compile(re.escape(expected[0]) + "$"))
+    visited = []
+    for _ in range(len(expected) + 1):
+        visited.append(Path(unquote(urlsplit(reader.page.url).path)).relative_to(HTML).as_posix())
+        following = reader.page.locator("a.right-next")
+        if following.count() == 0:
+            break
+        with reader.page.expect_navigation(wait_until="load"):
+            following.first.click()
+    assert visited == expected
+    assert not reader.network, f"navigation reached the network: {reader.network[:5]}"
+
+
+@pytest.mark.browser
+def test_search_finds_lstm(reader):
+    reader.page.goto((HTML / "search.html").as_uri() + "?q=LSTM", wait_until="load")
+    results = reader.page.locator("#search-results ul.search li a")
+    results.first.wait_for(state="attached", timeout=30_000)
+    hrefs = results.evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert hrefs, "the search found nothing for LSTM"
+    if (HTML / "chapters" / "03_rnn_lstm.html").is_file():
+        assert any("chapters/03_rnn_lstm.html" in href for href in hrefs), hrefs
+    assert not reader.network, f"the search reached the network: {reader.network[:5]}"
