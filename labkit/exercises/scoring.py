@@ -106,7 +106,7 @@ def compare(expected: Any, got: Any, rtol: float, atol: float, where: str = "out
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             return (f"{where} differs at {int(bad.sum())} of {bad.size} entries; first at index "
-                    f"{idx}: got {got[idx]!r}, expected {expected[idx]!r}")
+                    f"{idx}: got {got[idx].item()!r}, expected {expected[idx].item()!r}")
         return None
     if isinstance(expected, bool):
         if not isinstance(got, bool):
