@@ -14,16 +14,13 @@ import torch
 import torch.nn.functional as F
 
 from . import Case, exercise
+from ._oracle import to_numpy as _np
 
 
 def _t(array: np.ndarray, grad: bool = False) -> torch.Tensor:
     """A float64 torch copy of ``array`` (int64 labels stay int64)."""
     tensor = torch.tensor(array)
     return tensor.requires_grad_(True) if grad else tensor
-
-
-def _np(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().cpu().numpy().astype(np.float64)
 
 
 # 2.1 -------------------------------------------------------------------------------------------

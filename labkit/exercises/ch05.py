@@ -16,14 +16,7 @@ import pandas as pd
 import torch
 
 from . import Case, exercise
-
-
-def _t(array) -> torch.Tensor:
-    return torch.tensor(np.asarray(array, dtype=np.float64))
-
-
-def _np(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().cpu().numpy().astype(np.float64)
+from ._oracle import float64_tensor as _t, to_numpy as _np
 
 
 def _torch_step(optimizer_class, param, grad, state: dict, **hyper) -> tuple[torch.Tensor, dict]:

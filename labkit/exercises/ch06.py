@@ -16,14 +16,7 @@ import torch.nn.functional as F
 
 from ..training import EarlyStopping
 from . import Case, exercise
-
-
-def _t(array, grad: bool = False) -> torch.Tensor:
-    return torch.tensor(np.asarray(array, dtype=np.float64), requires_grad=grad)
-
-
-def _np(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().cpu().numpy().astype(np.float64)
+from ._oracle import float64_tensor as _t, to_numpy as _np
 
 
 # 6.1 -------------------------------------------------------------------------------------------
@@ -39,7 +32,7 @@ def _regularized_loss_and_grad(w, b, X, y, l1, l2):
 
 
 def _torch_regularized(w, b, X, y, l1, l2):
-    wt, bt = _t(w, grad=True), _t(b, grad=True)
+    wt, bt = _t(w, requires_grad=True), _t(b, requires_grad=True)
     m = X.shape[0]
     J = ((_t(X) @ wt + bt - _t(y)) ** 2).sum() / (2 * m) + l2 / (2 * m) * (wt**2).sum() \
         + l1 / m * wt.abs().sum()
@@ -82,7 +75,7 @@ def _inverted_dropout(x, u, p, grad_out, training):
 
 
 def _torch_dropout(x, u, p, grad_out, training):
-    xt = _t(x, grad=True)
+    xt = _t(x, requires_grad=True)
     if not training:
         y = F.dropout(xt, p, training=False)
     elif p == 1.0:
@@ -228,7 +221,7 @@ def _batchnorm_backward(x, gamma, grad_out, eps):
 
 
 def _torch_batchnorm_backward(x, gamma, grad_out, eps):
-    xt, gt, bt = _t(x, grad=True), _t(gamma, grad=True), _t(np.zeros_like(gamma), grad=True)
+    xt, gt, bt = _t(x, requires_grad=True), _t(gamma, requires_grad=True), _t(np.zeros_like(gamma), requires_grad=True)
     y = F.batch_norm(xt, None, None, weight=gt, bias=bt, training=True, eps=eps)
     y.backward(_t(grad_out))
     return _np(xt.grad), _np(gt.grad), _np(bt.grad)
