@@ -7,8 +7,11 @@ from pathlib import Path
 
 
 def main(names: list[str]) -> None:
-    found = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
-                   if m.name.startswith("bench_"))
+    found = sorted(
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if m.name.startswith("bench_")
+    )
     unknown = set(names) - set(found)
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {sorted(unknown)}; known: {found}")

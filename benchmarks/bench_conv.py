@@ -34,15 +34,29 @@ def main() -> None:
                 return F.conv2d(x_t, w_t, b_t, stride=s, padding=p)
 
         y_loop = conv2d(x, weight, bias, stride=s, padding=p)
-        diff = max(np.abs(layer(x) - y_loop).max(), np.abs(run_torch().numpy() - y_loop).max())
-        t_loop = best_times({"loop": lambda: conv2d(x, weight, bias, stride=s, padding=p)}, repeat=1)["loop"]
+        diff = max(
+            np.abs(layer(x) - y_loop).max(), np.abs(run_torch().numpy() - y_loop).max()
+        )
+        t_loop = best_times(
+            {"loop": lambda: conv2d(x, weight, bias, stride=s, padding=p)}, repeat=1
+        )["loop"]
         t = best_times({"im2col": lambda: layer(x), "torch": run_torch}, repeat=20)
-        print(f"  x {(N, C_in, H, W)}, weight {(C_out, C_in, k, k)}, stride {s}, padding {p}; "
-              f"max |difference| {diff:.1e}")
-        report("speed-up of im2col Conv2d over the naive loop", t_loop / t["im2col"], ">= 20x",
-               t_loop / t["im2col"] >= 20)
-        report("im2col Conv2d time / torch conv2d time (float64)", t["im2col"] / t["torch"], "<= 10x",
-               t["im2col"] / t["torch"] <= 10)
+        print(
+            f"  x {(N, C_in, H, W)}, weight {(C_out, C_in, k, k)}, stride {s}, padding {p}; "
+            f"max |difference| {diff:.1e}"
+        )
+        report(
+            "speed-up of im2col Conv2d over the naive loop",
+            t_loop / t["im2col"],
+            ">= 20x",
+            t_loop / t["im2col"] >= 20,
+        )
+        report(
+            "im2col Conv2d time / torch conv2d time (float64)",
+            t["im2col"] / t["torch"],
+            "<= 10x",
+            t["im2col"] / t["torch"] <= 10,
+        )
 
 
 if __name__ == "__main__":

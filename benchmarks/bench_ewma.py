@@ -26,19 +26,46 @@ def main() -> None:
     x = np.random.default_rng(0).normal(size=1_000_000)
     beta = 0.9
     t_loop = best_times({"loop": lambda: python_loop(x, beta)}, repeat=2)["loop"]
-    t = best_times({
-        "lfilter": lambda: lfilter([1.0 - beta], [1.0, -beta], x),
-        "ewma": lambda: ewma(x, beta),
-        "first": lambda: ewma(x, beta, start="first"),
-        "corrected": lambda: ewma(x, beta, bias_correction=True),
-    }, repeat=15)
-    t_lfilter, t_ewma, t_first, t_corrected = t["lfilter"], t["ewma"], t["first"], t["corrected"]
+    t = best_times(
+        {
+            "lfilter": lambda: lfilter([1.0 - beta], [1.0, -beta], x),
+            "ewma": lambda: ewma(x, beta),
+            "first": lambda: ewma(x, beta, start="first"),
+            "corrected": lambda: ewma(x, beta, bias_correction=True),
+        },
+        repeat=15,
+    )
+    t_lfilter, t_ewma, t_first, t_corrected = (
+        t["lfilter"],
+        t["ewma"],
+        t["first"],
+        t["corrected"],
+    )
     print(f"  1e6 samples, beta = {beta}")
-    report("speed-up of ewma over a Python loop", t_loop / t_ewma, ">= 30x", t_loop / t_ewma >= 30)
-    report("ewma time / lfilter time", t_ewma / t_lfilter, "<= 1.2x", t_ewma / t_lfilter <= 1.2)
-    report("ewma(start='first') time / lfilter time", t_first / t_lfilter, "<= 1.2x", t_first / t_lfilter <= 1.2)
-    report("ewma(bias_correction=True) time / lfilter time", t_corrected / t_lfilter, "<= 1.5x",
-           t_corrected / t_lfilter <= 1.5)
+    report(
+        "speed-up of ewma over a Python loop",
+        t_loop / t_ewma,
+        ">= 30x",
+        t_loop / t_ewma >= 30,
+    )
+    report(
+        "ewma time / lfilter time",
+        t_ewma / t_lfilter,
+        "<= 1.2x",
+        t_ewma / t_lfilter <= 1.2,
+    )
+    report(
+        "ewma(start='first') time / lfilter time",
+        t_first / t_lfilter,
+        "<= 1.2x",
+        t_first / t_lfilter <= 1.2,
+    )
+    report(
+        "ewma(bias_correction=True) time / lfilter time",
+        t_corrected / t_lfilter,
+        "<= 1.5x",
+        t_corrected / t_lfilter <= 1.5,
+    )
 
 
 if __name__ == "__main__":

@@ -26,13 +26,29 @@ CLASS_SIZE = 60
 TARGET = 5.0  # submissions per second
 
 
-def _grade(notebooks: list[str], cache: Path, *options: str) -> tuple[float, list[dict]]:
+def _grade(
+    notebooks: list[str], cache: Path, *options: str
+) -> tuple[float, list[dict]]:
     """Seconds of wall-clock time for one run of the command line, and its JSON gradebook."""
     out = cache.parent / "grades.json"
     env = dict(os.environ, LABKIT_GRADE_CACHE=str(cache))
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "labkit.grade", *notebooks, "--quiet", "--json",
-                    str(out), *options], check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labkit.grade",
+            *notebooks,
+            "--quiet",
+            "--json",
+            str(out),
+            *options,
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start, json.loads(out.read_text())
 
 
@@ -56,14 +72,24 @@ def main() -> None:
         again, _ = _grade(notebooks, cache)
     full = sum(g["error"] is None and g["score"] == g["max_score"] for g in grades)
     rate = CLASS_SIZE / fresh
-    print(f"  {CLASS_SIZE} solution notebooks ({len(solutions)} chapters), "
-          f"{os.cpu_count()} cores, {full}/{CLASS_SIZE} graded full marks")
-    for label, seconds in (("first run on this machine (cases built)", first),
-                           (f"fresh verdicts (best of {len(runs)})", fresh),
-                           ("re-grading the unchanged class", again)):
-        print(f"  {label:<42} {seconds:6.2f} s  {CLASS_SIZE / seconds:7.1f} submissions/s")
-    report(f"grading rate / target ({TARGET:g} submissions per second)", rate / TARGET, ">= 1x",
-           rate >= TARGET)
+    print(
+        f"  {CLASS_SIZE} solution notebooks ({len(solutions)} chapters), "
+        f"{os.cpu_count()} cores, {full}/{CLASS_SIZE} graded full marks"
+    )
+    for label, seconds in (
+        ("first run on this machine (cases built)", first),
+        (f"fresh verdicts (best of {len(runs)})", fresh),
+        ("re-grading the unchanged class", again),
+    ):
+        print(
+            f"  {label:<42} {seconds:6.2f} s  {CLASS_SIZE / seconds:7.1f} submissions/s"
+        )
+    report(
+        f"grading rate / target ({TARGET:g} submissions per second)",
+        rate / TARGET,
+        ">= 1x",
+        rate >= TARGET,
+    )
 
 
 if __name__ == "__main__":

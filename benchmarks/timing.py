@@ -20,4 +20,6 @@ def best_times(fns: dict, repeat: int = 7) -> dict:
 
 def report(name: str, ratio: float, target: str, ok: bool) -> None:
     """One line: what was measured, the ratio, the target and whether it is met."""
-    print(f"  {name:<52} {ratio:8.2f}x   target {target:<10} {'ok' if ok else 'MISSED'}")
+    print(
+        f"  {name:<52} {ratio:8.2f}x   target {target:<10} {'ok' if ok else 'MISSED'}"
+    )

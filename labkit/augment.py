@@ -44,18 +44,32 @@ import numbers
 
 import numpy as np
 
-__all__ = ["hflip", "vflip", "shift", "random_hflip", "random_vflip", "random_shift",
-           "gaussian_noise", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomShift",
-           "GaussianNoise", "Compose"]
+__all__ = [
+    "hflip",
+    "vflip",
+    "shift",
+    "random_hflip",
+    "random_vflip",
+    "random_shift",
+    "gaussian_noise",
+    "RandomHorizontalFlip",
+    "RandomVerticalFlip",
+    "RandomShift",
+    "GaussianNoise",
+    "Compose",
+]
 
 
 # ----------------------------------------------------------------------------- argument checks
+
 
 def _images(x, name: str = "x") -> np.ndarray:
     """``x`` as a finite, non-empty float64 array of shape (N, C, H, W)."""
     a = _batch(x, name)
     if a.ndim != 4:
-        raise ValueError(f"{name} must be a 4-D image batch (N, C, H, W), got shape {a.shape}")
+        raise ValueError(
+            f"{name} must be a 4-D image batch (N, C, H, W), got shape {a.shape}"
+        )
     return a
 
 
@@ -64,16 +78,24 @@ def _batch(x, name: str = "x") -> np.ndarray:
     try:
         a = np.array(x, dtype=np.float64)  # a copy: the caller's array is never touched
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a numeric array, got {type(x).__name__}") from err
+        raise ValueError(
+            f"{name} must be a numeric array, got {type(x).__name__}"
+        ) from err
     if a.ndim == 0 or a.size == 0:
-        raise ValueError(f"{name} must be a non-empty batch-first array, got shape {a.shape}")
+        raise ValueError(
+            f"{name} must be a non-empty batch-first array, got shape {a.shape}"
+        )
     if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return a
 
 
 def _probability(p) -> float:
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
+    if (
+        isinstance(p, bool)
+        or not isinstance(p, numbers.Real)
+        or not 0.0 <= float(p) <= 1.0
+    ):
         raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
     return float(p)
 
@@ -92,22 +114,29 @@ def _generator(rng) -> np.random.Generator:
         return np.random.default_rng(np.random.randint(0, 2**63 - 1, dtype=np.int64))
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(int(rng))
-    raise ValueError(f"rng must be None, a non-negative int seed or a np.random.Generator, got {rng!r}")
+    raise ValueError(
+        f"rng must be None, a non-negative int seed or a np.random.Generator, got {rng!r}"
+    )
 
 
 def _offsets(d, n: int, name: str) -> np.ndarray:
     """A shift as an int64 array of length n: one integer for all images, or one per image."""
     a = np.asarray(d)
     if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{name} must be an integer or an integer array of length N, got {d!r}")
+        raise ValueError(
+            f"{name} must be an integer or an integer array of length N, got {d!r}"
+        )
     if a.ndim == 0:
         return np.full(n, int(a), dtype=np.int64)
     if a.shape != (n,):
-        raise ValueError(f"{name} must be one integer or {n} integers (one per image), got shape {a.shape}")
+        raise ValueError(
+            f"{name} must be one integer or {n} integers (one per image), got shape {a.shape}"
+        )
     return a.astype(np.int64)
 
 
 # ----------------------------------------------------------------------------- deterministic
+
 
 def hflip(x) -> np.ndarray:
     """Mirror left-right: y[..., i, j] = x[..., i, W - 1 - j]."""
@@ -126,8 +155,9 @@ def _shift_one(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
     if abs(dy) >= h or abs(dx) >= w:
         return out
     # rows i - dy and columns j - dx of the source that stay inside the image
-    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        img[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = img[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
     return out
 
 
@@ -140,6 +170,7 @@ def shift(x, dy, dx) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- random
+
 
 def _chosen(n: int, p: float, g: np.random.Generator) -> np.ndarray:
     """Which of n images a random transform acts on: rng.random(n) < p."""
@@ -175,7 +206,11 @@ def random_shift(x, max_shift: int = 1, p: float = 1.0, rng=None) -> np.ndarray:
 def gaussian_noise(x, std: float = 0.1, p: float = 1.0, rng=None) -> np.ndarray:
     """With probability p per sample, x + std * eps with eps ~ N(0, 1) elementwise."""
     x, p, g = _batch(x), _probability(p), _generator(rng)
-    if isinstance(std, bool) or not isinstance(std, numbers.Real) or not 0.0 <= float(std) < np.inf:
+    if (
+        isinstance(std, bool)
+        or not isinstance(std, numbers.Real)
+        or not 0.0 <= float(std) < np.inf
+    ):
         raise ValueError(f"std must be a finite number >= 0, got {std!r}")
     noisy = _chosen(len(x), p, g)
     eps = g.standard_normal(x.shape)
@@ -184,6 +219,7 @@ def gaussian_noise(x, std: float = 0.1, p: float = 1.0, rng=None) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- transform objects
+
 
 class _Transform:
     """A random transform with fixed settings, called as t(x, rng)."""
@@ -231,7 +267,11 @@ class GaussianNoise(_Transform):
     """``gaussian_noise`` of standard deviation std, with probability p."""
 
     def __init__(self, std: float = 0.1, p: float = 1.0):
-        if isinstance(std, bool) or not isinstance(std, numbers.Real) or not 0.0 <= float(std) < np.inf:
+        if (
+            isinstance(std, bool)
+            or not isinstance(std, numbers.Real)
+            or not 0.0 <= float(std) < np.inf
+        ):
             raise ValueError(f"std must be a finite number >= 0, got {std!r}")
         self.std = float(std)
         self.p = _probability(p)
@@ -247,7 +287,9 @@ class Compose(_Transform):
         transforms = list(transforms)
         for i, t in enumerate(transforms):
             if not callable(t):
-                raise ValueError(f"transforms[{i}] must be callable as t(x, rng), got {type(t).__name__}")
+                raise ValueError(
+                    f"transforms[{i}] must be callable as t(x, rng), got {type(t).__name__}"
+                )
         self.transforms = transforms
 
     def __call__(self, x, rng=None):

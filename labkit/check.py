@@ -13,16 +13,27 @@ from typing import Callable
 from .exercises import get
 from .exercises.scoring import Result, evaluate
 
-_MARK = {"passed": "PASSED", "partial": "PARTIAL", "failed": "FAILED", "error": "ERROR",
-         "not_attempted": "NOT ATTEMPTED", "timeout": "TIMEOUT", "memory": "MEMORY"}
+_MARK = {
+    "passed": "PASSED",
+    "partial": "PARTIAL",
+    "failed": "FAILED",
+    "error": "ERROR",
+    "not_attempted": "NOT ATTEMPTED",
+    "timeout": "TIMEOUT",
+    "memory": "MEMORY",
+}
 
 
 def format_result(result: Result) -> str:
     """A few readable lines: headline with points, one line per case, then the feedback."""
-    lines = [f"Exercise {result.id} - {result.title}: {_MARK[result.status]} "
-             f"({result.score:g}/{result.max_score} points)"]
+    lines = [
+        f"Exercise {result.id} - {result.title}: {_MARK[result.status]} "
+        f"({result.score:g}/{result.max_score} points)"
+    ]
     for label, reason in result.cases:
-        lines.append(f"  [ok]   {label}" if reason is None else f"  [fail] {label}: {reason}")
+        lines.append(
+            f"  [ok]   {label}" if reason is None else f"  [fail] {label}: {reason}"
+        )
     if result.status != "passed":
         lines.append(f"  {result.feedback}")
     return "\n".join(lines)

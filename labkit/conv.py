@@ -46,9 +46,14 @@ _MODES = ("full", "valid", "same")
 
 # --- validation helpers -----------------------------------------------------------------------
 
+
 def _positive_int(value, name: str, minimum: int = 1) -> int:
     """``value`` as an int, or a ValueError if it is not an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
@@ -58,7 +63,10 @@ def _pair(value, name: str, minimum: int) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        return (_positive_int(value[0], name, minimum), _positive_int(value[1], name, minimum))
+        return (
+            _positive_int(value[0], name, minimum),
+            _positive_int(value[1], name, minimum),
+        )
     v = _positive_int(value, name, minimum)
     return v, v
 
@@ -77,26 +85,34 @@ def _float_array(a, name: str, ndim: int) -> np.ndarray:
 
 # --- output size ------------------------------------------------------------------------------
 
-def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
+
+def conv_output_size(
+    size: int, kernel_size: int, stride: int = 1, padding: int = 0
+) -> int:
     """Output length floor((size + 2*padding - kernel_size) / stride) + 1 of a conv or pool."""
     size = _positive_int(size, "size")
     kernel_size = _positive_int(kernel_size, "kernel_size")
     stride = _positive_int(stride, "stride")
     padding = _positive_int(padding, "padding", minimum=0)
     if kernel_size > size + 2 * padding:
-        raise ValueError(f"kernel_size {kernel_size} is larger than the padded input "
-                         f"size + 2*padding = {size + 2 * padding}")
+        raise ValueError(
+            f"kernel_size {kernel_size} is larger than the padded input "
+            f"size + 2*padding = {size + 2 * padding}"
+        )
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
 # --- 1-D --------------------------------------------------------------------------------------
+
 
 def _check_1d(x, w, mode: str) -> tuple[np.ndarray, np.ndarray]:
     x, w = _float_array(x, "x", 1), _float_array(w, "w", 1)
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     if mode == "valid" and len(w) > len(x):
-        raise ValueError(f"mode 'valid' needs len(w) <= len(x), got {len(w)} > {len(x)}")
+        raise ValueError(
+            f"mode 'valid' needs len(w) <= len(x), got {len(w)} > {len(x)}"
+        )
     return x, w
 
 
@@ -105,9 +121,9 @@ def _crop(full: np.ndarray, n_x: int, n_w: int, mode: str) -> np.ndarray:
     if mode == "full":
         return full
     if mode == "valid":
-        return full[n_w - 1:n_x]  # the n_x - n_w + 1 sums that use no padded zero
+        return full[n_w - 1 : n_x]  # the n_x - n_w + 1 sums that use no padded zero
     start = (n_w - 1) // 2  # "same": n_x entries, centred
-    return full[start:start + n_x]
+    return full[start : start + n_x]
 
 
 def convolve1d(x, w, mode: str = "full") -> np.ndarray:
@@ -127,15 +143,18 @@ def correlate1d(x, w, mode: str = "valid") -> np.ndarray:
     x, w = _check_1d(x, w, mode)
     N, K = len(x), len(w)
     x_pad = np.concatenate([np.zeros(K - 1), x, np.zeros(K - 1)])  # (N + 2K - 2,)
-    full = np.array([x_pad[n:n + K] @ w for n in range(N + K - 1)])
+    full = np.array([x_pad[n : n + K] @ w for n in range(N + K - 1)])
     return _crop(full, N, K, mode)
 
 
 # --- 2-D, batched, multi-channel --------------------------------------------------------------
 
+
 def _pad_hw(x: np.ndarray, pad_h: int, pad_w: int, value: float = 0.0) -> np.ndarray:
     """Pad the last two axes of an (N, C, H, W) array with ``value``."""
-    return np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)), constant_values=value)
+    return np.pad(
+        x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)), constant_values=value
+    )
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
@@ -149,8 +168,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
     N, C_in, H, W = x.shape
     C_out, C_w, kH, kW = weight.shape
     if C_w != C_in:
-        raise ValueError(f"weight has {C_w} input channels but x has {C_in}: weight must be "
-                         f"(C_out, C_in, kH, kW) = ({C_out}, {C_in}, kH, kW)")
+        raise ValueError(
+            f"weight has {C_w} input channels but x has {C_in}: weight must be "
+            f"(C_out, C_in, kH, kW) = ({C_out}, {C_in}, kH, kW)"
+        )
     if bias is None:
         bias = np.zeros(C_out)
     bias = _float_array(bias, "bias", 1)
@@ -167,7 +188,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
         for o in range(C_out):
             for i in range(H_out):
                 for j in range(W_out):
-                    patch = x_pad[n, :, i * sH:i * sH + kH, j * sW:j * sW + kW]  # (C_in, kH, kW)
+                    patch = x_pad[
+                        n, :, i * sH : i * sH + kH, j * sW : j * sW + kW
+                    ]  # (C_in, kH, kW)
                     y[n, o, i, j] = bias[o] + np.sum(weight[o] * patch)
     return y
 
@@ -182,8 +205,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     sH, sW = (kH, kW) if stride is None else _pair(stride, "stride", 1)
     pH, pW = _pair(padding, "padding", 0)
     if 2 * pH > kH or 2 * pW > kW:
-        raise ValueError(f"padding must be at most half the kernel size, got padding "
-                         f"({pH}, {pW}) for kernel_size ({kH}, {kW})")
+        raise ValueError(
+            f"padding must be at most half the kernel size, got padding "
+            f"({pH}, {pW}) for kernel_size ({kH}, {kW})"
+        )
     N, C, H, W = x.shape
     H_out = conv_output_size(H, kH, sH, pH)
     W_out = conv_output_size(W, kW, sW, pW)
@@ -192,6 +217,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     y = np.empty((N, C, H_out, W_out))
     for i in range(H_out):
         for j in range(W_out):
-            window = x_pad[:, :, i * sH:i * sH + kH, j * sW:j * sW + kW]  # (N, C, kH, kW)
+            window = x_pad[
+                :, :, i * sH : i * sH + kH, j * sW : j * sW + kW
+            ]  # (N, C, kH, kW)
             y[:, :, i, j] = window.max(axis=(2, 3))
     return y

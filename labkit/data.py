@@ -22,7 +22,9 @@ def as_generator(rng: int | np.random.Generator | None) -> np.random.Generator:
         return np.random.default_rng(0)
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(int(rng))
-    raise ValueError(f"rng must be a non-negative int seed or a numpy Generator, got {rng!r}")
+    raise ValueError(
+        f"rng must be a non-negative int seed or a numpy Generator, got {rng!r}"
+    )
 
 
 def _check_n(n: int, name: str = "n", minimum: int = 1) -> int:
@@ -50,7 +52,9 @@ def two_moons(n: int = 200, noise: float = 0.1, rng=0) -> tuple[np.ndarray, np.n
     return _shuffled(X, y, g)
 
 
-def spirals(n: int = 300, classes: int = 3, noise: float = 0.2, rng=0) -> tuple[np.ndarray, np.ndarray]:
+def spirals(
+    n: int = 300, classes: int = 3, noise: float = 0.2, rng=0
+) -> tuple[np.ndarray, np.ndarray]:
     """``classes`` interleaved spiral arms of about ``n / classes`` points each, radius 0 to 1."""
     n, classes = _check_n(n), _check_n(classes, "classes", 2)
     noise, g = _check_noise(noise), as_generator(rng)
@@ -71,7 +75,9 @@ def xor(n: int = 200, noise: float = 0.1, rng=0) -> tuple[np.ndarray, np.ndarray
     return _shuffled(X, y, g)
 
 
-def blobs(n: int = 200, centers: int = 3, std: float = 0.5, rng=0) -> tuple[np.ndarray, np.ndarray]:
+def blobs(
+    n: int = 200, centers: int = 3, std: float = 0.5, rng=0
+) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian blobs with standard deviation ``std`` around centres evenly spaced on a circle of radius 2."""
     n, centers = _check_n(n), _check_n(centers, "centers", 1)
     std, g = _check_noise(std, "std"), as_generator(rng)
@@ -88,19 +94,21 @@ def _draw_shape(kind: int, size: int, g: np.random.Generator) -> np.ndarray:
     length = g.integers(size // 2, size - 1)
     r, c = g.integers(0, size - length + 1, 2)
     line = np.arange(length)
-    if kind == 0:                                        # vertical bar
+    if kind == 0:  # vertical bar
         img[r + line, c + length // 2] = 1
-    elif kind == 1:                                      # horizontal bar
+    elif kind == 1:  # horizontal bar
         img[r + length // 2, c + line] = 1
-    elif kind == 2:                                      # diagonal, top-left to bottom-right
+    elif kind == 2:  # diagonal, top-left to bottom-right
         img[r + line, c + line] = 1
-    else:                                                # cross: both bars through the centre
+    else:  # cross: both bars through the centre
         img[r + line, c + length // 2] = 1
         img[r + length // 2, c + line] = 1
     return img
 
 
-def shapes(n: int = 600, size: int = 12, noise: float = 0.1, rng=0) -> tuple[np.ndarray, np.ndarray]:
+def shapes(
+    n: int = 600, size: int = 12, noise: float = 0.1, rng=0
+) -> tuple[np.ndarray, np.ndarray]:
     """Small grayscale images of four line shapes (``SHAPE_NAMES``) at random places, plus noise.
 
     Returns ``X`` of shape ``(n, 1, size, size)`` in float64 and labels ``y`` of shape ``(n,)``,
@@ -109,50 +117,73 @@ def shapes(n: int = 600, size: int = 12, noise: float = 0.1, rng=0) -> tuple[np.
     n, size = _check_n(n), _check_n(size, "size", 6)
     noise, g = _check_noise(noise), as_generator(rng)
     y = np.arange(n, dtype=np.int64) % len(SHAPE_NAMES)
-    X = np.stack([_draw_shape(int(k), size, g) for k in y])[:, None]  # (n, 1, size, size)
+    X = np.stack([_draw_shape(int(k), size, g) for k in y])[
+        :, None
+    ]  # (n, 1, size, size)
     X += noise * g.normal(size=X.shape)
     return _shuffled(X, y, g)
 
 
-def _shuffled(X: np.ndarray, y: np.ndarray, g: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _shuffled(
+    X: np.ndarray, y: np.ndarray, g: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     order = g.permutation(len(y))
     return np.ascontiguousarray(X[order]), y[order]
 
 
-def split(X: np.ndarray, y: np.ndarray, fractions=(0.6, 0.2, 0.2), rng=0) -> list[tuple[np.ndarray, np.ndarray]]:
+def split(
+    X: np.ndarray, y: np.ndarray, fractions=(0.6, 0.2, 0.2), rng=0
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Shuffle and cut ``(X, y)`` into parts of the given fractions (e.g. train/dev/test).
 
     Fractions must be positive and sum to 1; returns one ``(X_part, y_part)`` per fraction.
     """
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
-        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+        raise ValueError(
+            f"X and y must have the same length, got {len(X)} and {len(y)}"
+        )
     fractions = np.asarray(fractions, dtype=np.float64)
-    if fractions.ndim != 1 or len(fractions) == 0 or (fractions <= 0).any() \
-            or not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be positive and sum to 1, got {fractions.tolist()}")
+    if (
+        fractions.ndim != 1
+        or len(fractions) == 0
+        or (fractions <= 0).any()
+        or not np.isclose(fractions.sum(), 1.0)
+    ):
+        raise ValueError(
+            f"fractions must be positive and sum to 1, got {fractions.tolist()}"
+        )
     order = as_generator(rng).permutation(len(y))
     cuts = np.round(np.cumsum(fractions)[:-1] * len(y)).astype(int)
     return [(X[idx], y[idx]) for idx in np.split(order, cuts)]
 
 
-def batches(X: np.ndarray, y: np.ndarray, batch_size: int, rng=0, shuffle: bool = True
-            ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def batches(
+    X: np.ndarray, y: np.ndarray, batch_size: int, rng=0, shuffle: bool = True
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Mini-batches ``(X_b, y_b)`` covering the data once (one epoch); the last may be smaller."""
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
-        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+        raise ValueError(
+            f"X and y must have the same length, got {len(X)} and {len(y)}"
+        )
     batch_size = _check_n(batch_size, "batch_size")
     order = as_generator(rng).permutation(len(y)) if shuffle else np.arange(len(y))
     for start in range(0, len(y), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         yield X[idx], y[idx]
 
 
 # --- sequence tasks (chapter 3): time-first (T, N, F) inputs, where memory matters -------------
 
-def delayed_recall(n: int = 256, length: int = 20, delay: int | None = None, num_symbols: int = 4,
-                   rng=0) -> tuple[np.ndarray, np.ndarray]:
+
+def delayed_recall(
+    n: int = 256,
+    length: int = 20,
+    delay: int | None = None,
+    num_symbols: int = 4,
+    rng=0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Random symbols, one per step; the target is the symbol seen ``delay`` steps before the end.
 
     Returns ``(inputs, targets)``: ``inputs`` one-hot float64 of shape ``(length, n, num_symbols)``
@@ -163,14 +194,22 @@ def delayed_recall(n: int = 256, length: int = 20, delay: int | None = None, num
     n, length = _check_n(n), _check_n(length, "length")
     num_symbols, g = _check_n(num_symbols, "num_symbols", 2), as_generator(rng)
     delay = length - 1 if delay is None else delay
-    if not isinstance(delay, (int, np.integer)) or isinstance(delay, bool) or not 0 <= delay < length:
-        raise ValueError(f"delay must be an integer in [0, length - 1] = [0, {length - 1}], got {delay!r}")
-    symbols = g.integers(0, num_symbols, size=(length, n))               # (T, N)
-    inputs = np.eye(num_symbols)[symbols]                                 # (T, N, num_symbols)
+    if (
+        not isinstance(delay, (int, np.integer))
+        or isinstance(delay, bool)
+        or not 0 <= delay < length
+    ):
+        raise ValueError(
+            f"delay must be an integer in [0, length - 1] = [0, {length - 1}], got {delay!r}"
+        )
+    symbols = g.integers(0, num_symbols, size=(length, n))  # (T, N)
+    inputs = np.eye(num_symbols)[symbols]  # (T, N, num_symbols)
     return inputs, symbols[length - 1 - delay].astype(np.int64)
 
 
-def adding_problem(n: int = 256, length: int = 50, rng=0) -> tuple[np.ndarray, np.ndarray]:
+def adding_problem(
+    n: int = 256, length: int = 50, rng=0
+) -> tuple[np.ndarray, np.ndarray]:
     """The adding problem: add the two numbers that a marker channel points at.
 
     Returns ``(inputs, targets)``: ``inputs`` float64 of shape ``(length, n, 2)``, channel 0 uniform
@@ -179,13 +218,13 @@ def adding_problem(n: int = 256, length: int = 50, rng=0) -> tuple[np.ndarray, n
     squared error of 1/6, the baseline a model must beat.
     """
     n, length, g = _check_n(n), _check_n(length, "length", 2), as_generator(rng)
-    values = g.uniform(0.0, 1.0, size=(length, n))                        # (T, N)
+    values = g.uniform(0.0, 1.0, size=(length, n))  # (T, N)
     half = length // 2
     first = g.integers(0, half, size=n)
     second = g.integers(half, length, size=n)
     markers = np.zeros((length, n))
     markers[first, np.arange(n)] = 1.0
     markers[second, np.arange(n)] = 1.0
-    inputs = np.stack([values, markers], axis=-1)                         # (T, N, 2)
+    inputs = np.stack([values, markers], axis=-1)  # (T, N, 2)
     targets = values[first, np.arange(n)] + values[second, np.arange(n)]
     return inputs, targets

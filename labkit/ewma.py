@@ -52,9 +52,15 @@ _STARTS = ("zero", "first")
 
 
 def _check_beta(beta, name: str = "beta") -> float:
-    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= float(beta) < 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1) weighting the past "
-                         f"(alpha = 1 - {name} weights the new sample), got {beta!r}")
+    if (
+        isinstance(beta, bool)
+        or not isinstance(beta, numbers.Real)
+        or not 0.0 <= float(beta) < 1.0
+    ):
+        raise ValueError(
+            f"{name} must be a number in [0, 1) weighting the past "
+            f"(alpha = 1 - {name} weights the new sample), got {beta!r}"
+        )
     return float(beta)
 
 
@@ -62,10 +68,14 @@ def _check_options(start: str, bias_correction: bool) -> None:
     if start not in _STARTS:
         raise ValueError(f"start must be 'zero' or 'first', got {start!r}")
     if not isinstance(bias_correction, bool):
-        raise ValueError(f"bias_correction must be True or False, got {bias_correction!r}")
+        raise ValueError(
+            f"bias_correction must be True or False, got {bias_correction!r}"
+        )
     if bias_correction and start == "first":
-        raise ValueError("bias_correction=True corrects the zero start only; with start='first' "
-                         "the average is not biased towards zero (use start='zero')")
+        raise ValueError(
+            "bias_correction=True corrects the zero start only; with start='first' "
+            "the average is not biased towards zero (use start='zero')"
+        )
 
 
 def _as_samples(x, name: str = "x") -> np.ndarray:
@@ -73,9 +83,11 @@ def _as_samples(x, name: str = "x") -> np.ndarray:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be an array of numbers ({exc})") from None
-    if not np.isfinite(arr.sum()):                         # one fast pass; finite sum => all finite
+    if not np.isfinite(arr.sum()):  # one fast pass; finite sum => all finite
         if np.isnan(arr).any():
-            raise ValueError(f"{name} contains NaN at index {tuple(np.argwhere(np.isnan(arr))[0])}")
+            raise ValueError(
+                f"{name} contains NaN at index {tuple(np.argwhere(np.isnan(arr))[0])}"
+            )
         if np.isinf(arr).any():
             raise ValueError(f"{name} contains an infinite value")
     return arr
@@ -89,7 +101,9 @@ def bias_correction_factor(beta: float, t) -> np.ndarray:
     return -np.expm1(t * np.log(beta))
 
 
-def ewma(x, beta: float, *, start: str = "zero", bias_correction: bool = False, axis: int = 0) -> np.ndarray:
+def ewma(
+    x, beta: float, *, start: str = "zero", bias_correction: bool = False, axis: int = 0
+) -> np.ndarray:
     """The EWMA ``v_t = beta v_{t-1} + (1 - beta) x_t`` of every prefix of ``x`` along ``axis``.
 
     Returns a float64 array of the same shape as ``x``: ``out[t-1]`` is ``v_t`` (or the bias-corrected
@@ -102,13 +116,15 @@ def ewma(x, beta: float, *, start: str = "zero", bias_correction: bool = False, 
     if arr.ndim == 0:
         raise ValueError("x must have at least one dimension (a sequence of samples)")
     if not -arr.ndim <= axis < arr.ndim:
-        raise ValueError(f"axis {axis} is out of range for x with {arr.ndim} dimension(s)")
+        raise ValueError(
+            f"axis {axis} is out of range for x with {arr.ndim} dimension(s)"
+        )
     if arr.shape[axis] == 0:
         raise ValueError("x is empty along axis: an average needs at least one sample")
     if start == "zero":
         out = lfilter([1.0 - beta], [1.0, -beta], arr, axis=axis)
     else:
-        first = np.take(arr, [0], axis=axis)               # keeps the time axis, length 1
+        first = np.take(arr, [0], axis=axis)  # keeps the time axis, length 1
         out, _ = lfilter([1.0 - beta], [1.0, -beta], arr, axis=axis, zi=beta * first)
     if bias_correction:
         # 1 - beta**t rounds to exactly 1.0 once beta**t < 2**-54: only the first steps need dividing
@@ -141,7 +157,9 @@ class EWMA:
     ``ewma(x, beta, start=start, bias_correction=bias_correction)`` row by row.
     """
 
-    def __init__(self, beta: float, *, start: str = "zero", bias_correction: bool = False):
+    def __init__(
+        self, beta: float, *, start: str = "zero", bias_correction: bool = False
+    ):
         self.beta = _check_beta(beta)
         _check_options(start, bias_correction)
         self.start = start
@@ -153,7 +171,9 @@ class EWMA:
         """Fold in sample ``x`` (its shape must match earlier samples) and return the current average."""
         x = _as_samples(x)
         if self._v is not None and x.shape != self._v.shape:
-            raise ValueError(f"x has shape {x.shape}, but earlier samples had shape {self._v.shape}")
+            raise ValueError(
+                f"x has shape {x.shape}, but earlier samples had shape {self._v.shape}"
+            )
         if self._v is None:
             self._v = x.copy() if self.start == "first" else (1.0 - self.beta) * x
         else:
@@ -166,7 +186,11 @@ class EWMA:
         """The current average (bias-corrected if asked for); ValueError before the first sample."""
         if self._v is None:
             raise ValueError("no sample yet: call update(x) first")
-        v = self._v / bias_correction_factor(self.beta, self.t) if self.bias_correction else self._v
+        v = (
+            self._v / bias_correction_factor(self.beta, self.t)
+            if self.bias_correction
+            else self._v
+        )
         return float(v) if v.ndim == 0 else v.copy()
 
 
@@ -189,10 +213,14 @@ class ModelEMA:
         import torch
 
         if not isinstance(model, torch.nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+            raise ValueError(
+                f"model must be a torch.nn.Module, got {type(model).__name__}"
+            )
         self.decay = _check_beta(decay, "decay")
         if not isinstance(bias_correction, bool):
-            raise ValueError(f"bias_correction must be True or False, got {bias_correction!r}")
+            raise ValueError(
+                f"bias_correction must be True or False, got {bias_correction!r}"
+            )
         self.bias_correction = bias_correction
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
@@ -200,8 +228,11 @@ class ModelEMA:
         self.updates = 0
         self._avg = None
         if bias_correction:
-            self._avg = {k: torch.zeros_like(v) for k, v in self._state(self.module).items()
-                         if v.is_floating_point()}
+            self._avg = {
+                k: torch.zeros_like(v)
+                for k, v in self._state(self.module).items()
+                if v.is_floating_point()
+            }
 
     @staticmethod
     def _state(module) -> dict:
@@ -214,7 +245,9 @@ class ModelEMA:
         source = self._state(model)
         target = self._state(self.module)
         if source.keys() != target.keys():
-            raise ValueError("model does not have the same parameters and buffers as the averaged copy")
+            raise ValueError(
+                "model does not have the same parameters and buffers as the averaged copy"
+            )
         self.updates += 1
         with torch.no_grad():
             for name, w in source.items():

@@ -50,15 +50,25 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["numerical_gradient", "rel_error", "gradcheck", "grad_norms", "clip_grad_norm_",
-           "layer_outputs"]
+__all__ = [
+    "numerical_gradient",
+    "rel_error",
+    "gradcheck",
+    "grad_norms",
+    "clip_grad_norm_",
+    "layer_outputs",
+]
 
 TINY = np.finfo(np.float64).tiny
 
 
 def _check_eps(eps: float) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) \
-            or not math.isfinite(eps) or eps <= 0:
+    if (
+        isinstance(eps, bool)
+        or not isinstance(eps, (int, float, np.floating))
+        or not math.isfinite(eps)
+        or eps <= 0
+    ):
         raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
     return float(eps)
 
@@ -67,14 +77,18 @@ def _scalar(value, where: str) -> float:
     """``value`` as a Python float; a ValueError if it is not one finite real number."""
     array = np.asarray(value)
     if array.size != 1 or array.dtype.kind not in "biuf":
-        raise ValueError(f"{where} must return one real number, got an array of shape {array.shape}")
+        raise ValueError(
+            f"{where} must return one real number, got an array of shape {array.shape}"
+        )
     number = float(array.reshape(()))
     if not math.isfinite(number):
         raise ValueError(f"{where} returned {number}, expected a finite number")
     return number
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6
+) -> np.ndarray:
     """Central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry ``i`` of ``x``.
 
     ``x`` is perturbed in place, one entry at a time, and restored exactly, so ``f`` may ignore its
@@ -83,8 +97,10 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: flo
     """
     eps = _check_eps(eps)
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
-        raise ValueError(f"x must be a numpy array of floats, got {type(x).__name__} "
-                         f"{getattr(x, 'dtype', '')}".rstrip())
+        raise ValueError(
+            f"x must be a numpy array of floats, got {type(x).__name__} "
+            f"{getattr(x, 'dtype', '')}".rstrip()
+        )
     if x.size == 0:
         raise ValueError("x must have at least one entry, got an empty array")
     if not np.isfinite(x).all():
@@ -108,13 +124,17 @@ def rel_error(a, b, tiny: float = TINY) -> float:
     """``||a - b|| / max(||a|| + ||b||, tiny)`` for arrays (or torch tensors) of one shape."""
     a, b = _as_array(a, "a"), _as_array(b, "b")
     if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"a and b must have the same shape, got {a.shape} and {b.shape}"
+        )
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("a and b must be finite, got NaN or inf entries")
     if not tiny > 0:
         raise ValueError(f"tiny must be > 0, got {tiny!r}")
     a, b = a.astype(np.float64), b.astype(np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), tiny))
+    return float(
+        np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), tiny)
+    )
 
 
 def _as_array(value, name: str) -> np.ndarray:
@@ -139,15 +159,19 @@ def _prepare_inputs(inputs) -> tuple[list, list[int]]:
     for k, item in enumerate(items):
         array = np.asarray(item)
         if array.dtype.kind == "f":
-            array = np.array(array, dtype=np.float64)              # a private copy we may perturb
+            array = np.array(array, dtype=np.float64)  # a private copy we may perturb
             if not np.isfinite(array).all():
                 raise ValueError(f"inputs[{k}] must be finite, got NaN or inf entries")
             float_positions.append(k)
         elif array.dtype.kind not in "biu":
-            raise ValueError(f"inputs[{k}] must be an array of numbers, got dtype {array.dtype}")
+            raise ValueError(
+                f"inputs[{k}] must be an array of numbers, got dtype {array.dtype}"
+            )
         prepared.append(array)
     if not float_positions:
-        raise ValueError("inputs must include at least one floating-point array to check")
+        raise ValueError(
+            "inputs must include at least one floating-point array to check"
+        )
     return prepared, float_positions
 
 
@@ -157,8 +181,14 @@ def _input_names(float_positions: list[int]) -> list[str]:
     return [f"input{k}" for k in float_positions]
 
 
-def gradcheck(module_or_fn, inputs, *, grad_fn: Callable | None = None, eps: float = 1e-6,
-              seed: int = 0) -> dict[str, float]:
+def gradcheck(
+    module_or_fn,
+    inputs,
+    *,
+    grad_fn: Callable | None = None,
+    eps: float = 1e-6,
+    seed: int = 0,
+) -> dict[str, float]:
     """Relative error between analytic and central-difference gradients, per input and parameter.
 
     Returns ``{name: rel_error}``: ``"input"`` (``"input0"``, ``"input1"``, ... when several
@@ -171,35 +201,51 @@ def gradcheck(module_or_fn, inputs, *, grad_fn: Callable | None = None, eps: flo
     eps = _check_eps(eps)
     is_module = _is_module(module_or_fn)
     if not is_module and not callable(module_or_fn):
-        raise ValueError("module_or_fn must be a module with forward/backward or a function")
+        raise ValueError(
+            "module_or_fn must be a module with forward/backward or a function"
+        )
     if not is_module and grad_fn is None:
-        raise ValueError("grad_fn is required to check a plain function: grad_fn(G, *inputs) -> dL/dX")
+        raise ValueError(
+            "grad_fn is required to check a plain function: grad_fn(G, *inputs) -> dL/dX"
+        )
     if is_module and grad_fn is not None:
-        raise ValueError("grad_fn is only for plain functions; a module brings its own backward")
+        raise ValueError(
+            "grad_fn is only for plain functions; a module brings its own backward"
+        )
     inputs, float_positions = _prepare_inputs(inputs)
     forward = module_or_fn.forward if is_module else module_or_fn
 
     y = np.asarray(_first(forward(*inputs)), dtype=np.float64)
     scalar_output = y.ndim == 0
-    G = np.ones(()) if scalar_output else np.random.default_rng(seed).normal(size=y.shape)
+    G = (
+        np.ones(())
+        if scalar_output
+        else np.random.default_rng(seed).normal(size=y.shape)
+    )
 
     def loss(_=None) -> float:
         out = np.asarray(_first(forward(*inputs)), dtype=np.float64)
         return float(np.sum(G * out))
 
     if is_module:
-        input_grads, param_grads = _module_gradients(module_or_fn, inputs, G, scalar_output)
+        input_grads, param_grads = _module_gradients(
+            module_or_fn, inputs, G, scalar_output
+        )
     else:
         input_grads, param_grads = _as_list(grad_fn(G, *inputs)), {}
     if len(input_grads) > len(float_positions):
-        raise ValueError(f"got {len(input_grads)} input gradients for {len(float_positions)} "
-                         "floating-point input(s)")
-    checked = float_positions[:len(input_grads)]
+        raise ValueError(
+            f"got {len(input_grads)} input gradients for {len(float_positions)} "
+            "floating-point input(s)"
+        )
+    checked = float_positions[: len(input_grads)]
     report = {}
     for name, k, grad in zip(_input_names(checked), checked, input_grads):
         report[name] = rel_error(grad, numerical_gradient(loss, inputs[k], eps))
-    for name, p in (module_or_fn.named_parameters() if is_module else []):
-        report[name] = rel_error(param_grads[name], numerical_gradient(loss, p.data, eps))
+    for name, p in module_or_fn.named_parameters() if is_module else []:
+        report[name] = rel_error(
+            param_grads[name], numerical_gradient(loss, p.data, eps)
+        )
     return report
 
 
@@ -228,25 +274,31 @@ def _module_gradients(module, inputs, G, scalar_output) -> tuple[list, dict]:
     param_grads = {}
     for name, p in params:
         param_grads[name] = np.zeros_like(p.data) if p.grad is None else p.grad.copy()
-        p.grad = saved[name]                                   # leave the module as we found it
+        p.grad = saved[name]  # leave the module as we found it
     return input_grads, param_grads
 
 
 def grad_norms(model) -> dict[str, float]:
     """``{name: ||grad||}`` (Euclidean norm) for every parameter of a labkit or torch module."""
     if not hasattr(model, "named_parameters"):
-        raise ValueError(f"model must have named_parameters(), got {type(model).__name__}")
+        raise ValueError(
+            f"model must have named_parameters(), got {type(model).__name__}"
+        )
     norms = {}
     for name, p in model.named_parameters():
         if p.grad is None:
-            raise ValueError(f"parameter {name!r} has no gradient yet; run backward first")
+            raise ValueError(
+                f"parameter {name!r} has no gradient yet; run backward first"
+            )
         norms[name] = float(np.linalg.norm(_as_array(p.grad, name).astype(np.float64)))
     if not norms:
         raise ValueError("model has no parameters")
     return norms
 
 
-def clip_grad_norm_(parameters: Iterable, max_norm: float, norm_type: float = 2.0) -> float:
+def clip_grad_norm_(
+    parameters: Iterable, max_norm: float, norm_type: float = 2.0
+) -> float:
     """Scale every ``p.grad`` by ``min(1, max_norm / (total + 1e-6))``; return ``total``.
 
     ``total`` is the ``norm_type``-norm of all gradients taken together as one vector (``inf`` for
@@ -254,8 +306,12 @@ def clip_grad_norm_(parameters: Iterable, max_norm: float, norm_type: float = 2.
     the denominator. Unlike torch's default, a NaN or infinite gradient raises a ValueError
     (torch's ``error_if_nonfinite=True``). Parameters without a gradient are skipped.
     """
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float, np.floating)) \
-            or not math.isfinite(max_norm) or max_norm < 0:
+    if (
+        isinstance(max_norm, bool)
+        or not isinstance(max_norm, (int, float, np.floating))
+        or not math.isfinite(max_norm)
+        or max_norm < 0
+    ):
         raise ValueError(f"max_norm must be a finite number >= 0, got {max_norm!r}")
     norm_type = float(norm_type)
     if not (norm_type == math.inf or norm_type > 0):
@@ -284,12 +340,16 @@ def layer_outputs(model, x) -> list[tuple[str, np.ndarray]]:
     for activation statistics layer by layer: ``[out.std() for _, out in layer_outputs(model, X)]``.
     """
     if not hasattr(model, "named_children"):
-        raise ValueError(f"model must be a Sequential with named_children(), got {type(model).__name__}")
+        raise ValueError(
+            f"model must be a Sequential with named_children(), got {type(model).__name__}"
+        )
     children = list(model.named_children())
     if not children:
         raise ValueError("model has no layers")
     outputs = []
     for name, layer in children:
         x = layer(x)
-        outputs.append((name, _as_array(x, f"the output of layer {name}").astype(np.float64)))
+        outputs.append(
+            (name, _as_array(x, f"the output of layer {name}").astype(np.float64))
+        )
     return outputs

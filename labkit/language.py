@@ -36,8 +36,17 @@ import numpy as np
 
 from .data import as_generator
 
-__all__ = ["Vocab", "NGramLM", "bigram_counts", "normalize_counts", "one_hot", "load_corpus",
-           "char_windows", "softmax_with_temperature", "sample_token"]
+__all__ = [
+    "Vocab",
+    "NGramLM",
+    "bigram_counts",
+    "normalize_counts",
+    "one_hot",
+    "load_corpus",
+    "char_windows",
+    "softmax_with_temperature",
+    "sample_token",
+]
 
 
 class Vocab:
@@ -54,7 +63,9 @@ class Vocab:
         self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
 
     @classmethod
-    def from_sequences(cls, sequences: Iterable[Sequence[str]], boundary: str = "<s>") -> "Vocab":
+    def from_sequences(
+        cls, sequences: Iterable[Sequence[str]], boundary: str = "<s>"
+    ) -> "Vocab":
         """The vocabulary of every token in ``sequences`` (lists of words, or strings of characters)."""
         return cls((tok for seq in sequences for tok in seq), boundary=boundary)
 
@@ -72,7 +83,9 @@ class Vocab:
         try:
             return np.array([self.stoi[t] for t in tokens], dtype=np.int64)
         except KeyError as err:
-            raise ValueError(f"token {err.args[0]!r} is not in the vocabulary") from None
+            raise ValueError(
+                f"token {err.args[0]!r} is not in the vocabulary"
+            ) from None
 
     def decode(self, ids) -> list[str]:
         """The tokens of the ids ``ids`` (a 1-D integer array or list)."""
@@ -84,25 +97,39 @@ def _check_ids(ids, num_tokens: int, name: str, min_len: int = 1) -> np.ndarray:
     """``ids`` as a 1-D int64 array with values in [0, num_tokens), else a ValueError."""
     arr = np.asarray(ids)
     if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        raise ValueError(f"{name} must be a 1-D array of integer token ids, got shape {arr.shape} "
-                         f"and dtype {arr.dtype}")
+        raise ValueError(
+            f"{name} must be a 1-D array of integer token ids, got shape {arr.shape} "
+            f"and dtype {arr.dtype}"
+        )
     if arr.size < min_len:
-        raise ValueError(f"{name} must hold at least {min_len} token ids, got {arr.size}")
+        raise ValueError(
+            f"{name} must hold at least {min_len} token ids, got {arr.size}"
+        )
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= num_tokens):
-        raise ValueError(f"{name} must lie in [0, {num_tokens}), got values from {arr.min()} to {arr.max()}")
+        raise ValueError(
+            f"{name} must lie in [0, {num_tokens}), got values from {arr.min()} to {arr.max()}"
+        )
     return arr
 
 
 def _check_num_tokens(num_tokens: int) -> int:
-    if not isinstance(num_tokens, (int, np.integer)) or isinstance(num_tokens, bool) or num_tokens < 1:
+    if (
+        not isinstance(num_tokens, (int, np.integer))
+        or isinstance(num_tokens, bool)
+        or num_tokens < 1
+    ):
         raise ValueError(f"num_tokens must be a positive integer, got {num_tokens!r}")
     return int(num_tokens)
 
 
 def _check_k(k: float) -> float:
-    if isinstance(k, bool) or not isinstance(k, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(k) or k < 0:
+    if (
+        isinstance(k, bool)
+        or not isinstance(k, (int, float, np.floating, np.integer))
+        or not math.isfinite(k)
+        or k < 0
+    ):
         raise ValueError(f"k (add-k smoothing) must be a finite number >= 0, got {k!r}")
     return float(k)
 
@@ -120,7 +147,9 @@ def normalize_counts(counts, k: float = 0.0) -> np.ndarray:
     """``(C + k) / (C.sum(-1) + k V)`` along the last axis; a row with no mass becomes uniform ``1/V``."""
     counts = np.asarray(counts, dtype=np.float64)
     if counts.ndim == 0 or counts.shape[-1] == 0:
-        raise ValueError(f"counts must have a non-empty last axis, got shape {counts.shape}")
+        raise ValueError(
+            f"counts must have a non-empty last axis, got shape {counts.shape}"
+        )
     if not np.isfinite(counts).all() or (counts < 0).any():
         raise ValueError("counts must be finite and non-negative")
     smoothed = counts + _check_k(k)
@@ -137,8 +166,14 @@ class NGramLM:
 
     def __init__(self, vocab: Vocab, order: int = 2, k: float = 0.0):
         if not isinstance(vocab, Vocab):
-            raise ValueError(f"vocab must be a labkit.language.Vocab, got {type(vocab).__name__}")
-        if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
+            raise ValueError(
+                f"vocab must be a labkit.language.Vocab, got {type(vocab).__name__}"
+            )
+        if (
+            not isinstance(order, (int, np.integer))
+            or isinstance(order, bool)
+            or order < 1
+        ):
             raise ValueError(f"order must be an integer >= 1, got {order!r}")
         self.vocab, self.order, self.k = vocab, int(order), _check_k(k)
         self.counts: dict[tuple[int, ...], np.ndarray] = {}
@@ -154,7 +189,9 @@ class NGramLM:
     def pad(self, tokens: Sequence[str]) -> np.ndarray:
         """Ids of ``<s>`` x (n-1), the tokens, ``<s>``: every factor of the sentence probability."""
         body = self.vocab.encode(tokens)
-        return np.concatenate([np.zeros(self.order - 1, np.int64), body, np.zeros(1, np.int64)])
+        return np.concatenate(
+            [np.zeros(self.order - 1, np.int64), body, np.zeros(1, np.int64)]
+        )
 
     def fit(self, sentences: Iterable[Sequence[str]]) -> "NGramLM":
         """Count every (history, next token) pair of the padded ``sentences``; returns ``self``."""
@@ -164,7 +201,7 @@ class NGramLM:
         for tokens in sentences:
             ids = self.pad(tokens)
             for t in range(h, len(ids)):
-                history = tuple(int(i) for i in ids[t - h:t])
+                history = tuple(int(i) for i in ids[t - h : t])
                 row = self.counts.setdefault(history, np.zeros(V, dtype=np.int64))
                 row[ids[t]] += 1
             n_sentences += 1
@@ -176,7 +213,7 @@ class NGramLM:
         """``P(. | history)``, shape (V,), from the last ``n - 1`` ids of ``history``."""
         h = self.order - 1
         history = _check_ids(history, len(self.vocab), "history", min_len=h)
-        key = tuple(int(i) for i in history[len(history) - h:])
+        key = tuple(int(i) for i in history[len(history) - h :])
         row = self.counts.get(key)
         if row is None:
             row = np.zeros(len(self.vocab), dtype=np.int64)
@@ -185,7 +222,9 @@ class NGramLM:
     def step_probs(self, tokens: Sequence[str]) -> np.ndarray:
         """The ``T + 1`` factors ``P(w_t | history)`` of the sentence ``tokens``, end factor last."""
         ids, h = self.pad(tokens), self.order - 1
-        return np.array([self.next_probs(ids[t - h:t])[ids[t]] for t in range(h, len(ids))])
+        return np.array(
+            [self.next_probs(ids[t - h : t])[ids[t]] for t in range(h, len(ids))]
+        )
 
     def log_prob(self, tokens: Sequence[str]) -> float:
         """``log P(sentence) = sum_t log P(w_t | history)``; ``-inf`` when a factor is zero."""
@@ -209,7 +248,9 @@ class NGramLM:
     def transition_matrix(self) -> np.ndarray:
         """The bigram table ``P[a, b] = P(b | a)``, shape (V, V), rows summing to one (order 2 only)."""
         if self.order != 2:
-            raise ValueError(f"transition_matrix needs order=2, this model has order={self.order}")
+            raise ValueError(
+                f"transition_matrix needs order=2, this model has order={self.order}"
+            )
         V = len(self.vocab)
         counts = np.zeros((V, V), dtype=np.int64)
         for (a,), row in self.counts.items():
@@ -239,16 +280,24 @@ def one_hot(ids, num_tokens: int) -> np.ndarray:
     if arr.dtype.kind not in "iu":
         raise ValueError(f"ids must be an integer array, got dtype {arr.dtype}")
     if arr.size and (arr.min() < 0 or arr.max() >= num_tokens):
-        raise ValueError(f"ids must lie in [0, {num_tokens}), got values from {arr.min()} to {arr.max()}")
+        raise ValueError(
+            f"ids must lie in [0, {num_tokens}), got values from {arr.min()} to {arr.max()}"
+        )
     return np.eye(num_tokens, dtype=np.float64)[arr]
 
 
 def load_corpus() -> str:
     """The course's small original text (a travel diary, one sentence per line), as a string."""
-    return resources.files("labkit").joinpath("assets/corpus.txt").read_text(encoding="utf-8")
+    return (
+        resources.files("labkit")
+        .joinpath("assets/corpus.txt")
+        .read_text(encoding="utf-8")
+    )
 
 
-def char_windows(ids, seq_len: int, batch_size: int, rng=0) -> tuple[np.ndarray, np.ndarray]:
+def char_windows(
+    ids, seq_len: int, batch_size: int, rng=0
+) -> tuple[np.ndarray, np.ndarray]:
     """``batch_size`` random windows of a token stream, time first: inputs and next-token targets.
 
     Returns ``(inputs, targets)``, both int64 of shape ``(seq_len, batch_size)`` with
@@ -256,28 +305,44 @@ def char_windows(ids, seq_len: int, batch_size: int, rng=0) -> tuple[np.ndarray,
     after the window).
     """
     for name, value in (("seq_len", seq_len), ("batch_size", batch_size)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        if (
+            not isinstance(value, (int, np.integer))
+            or isinstance(value, bool)
+            or value < 1
+        ):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     ids = np.asarray(ids)
     if ids.ndim != 1 or ids.dtype.kind not in "iu":
-        raise ValueError(f"ids must be a 1-D integer array, got shape {ids.shape}, dtype {ids.dtype}")
+        raise ValueError(
+            f"ids must be a 1-D integer array, got shape {ids.shape}, dtype {ids.dtype}"
+        )
     if len(ids) < seq_len + 1:
-        raise ValueError(f"ids must hold at least seq_len + 1 = {seq_len + 1} tokens, got {len(ids)}")
+        raise ValueError(
+            f"ids must hold at least seq_len + 1 = {seq_len + 1} tokens, got {len(ids)}"
+        )
     starts = as_generator(rng).integers(0, len(ids) - seq_len, size=batch_size)
-    offsets = np.arange(seq_len)[:, None]                     # (T, 1)
-    inputs = ids[starts[None, :] + offsets]                   # (T, N)
-    targets = ids[starts[None, :] + offsets + 1]              # (T, N)
+    offsets = np.arange(seq_len)[:, None]  # (T, 1)
+    inputs = ids[starts[None, :] + offsets]  # (T, N)
+    targets = ids[starts[None, :] + offsets + 1]  # (T, N)
     return inputs.astype(np.int64), targets.astype(np.int64)
 
 
 def softmax_with_temperature(logits, temperature: float = 1.0) -> np.ndarray:
     """``softmax(logits / temperature)`` along the last axis (computed stably)."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating)) \
-            or not math.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float, np.floating))
+        or not math.isfinite(temperature)
+        or temperature <= 0
+    ):
+        raise ValueError(
+            f"temperature must be a finite number > 0, got {temperature!r}"
+        )
     z = np.asarray(logits, dtype=np.float64)
     if z.ndim == 0 or z.shape[-1] == 0 or not np.isfinite(z).all():
-        raise ValueError(f"logits must be a finite array with a non-empty last axis, got shape {z.shape}")
+        raise ValueError(
+            f"logits must be a finite array with a non-empty last axis, got shape {z.shape}"
+        )
     z = z / temperature
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)

@@ -49,8 +49,15 @@ from numbers import Integral, Real
 
 from .optim import Optimizer
 
-__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-           "LinearLR", "LambdaLR"]
+__all__ = [
+    "LRScheduler",
+    "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "LinearLR",
+    "LambdaLR",
+]
 
 
 def _check_int(name: str, value, low: int) -> None:
@@ -58,14 +65,19 @@ def _check_int(name: str, value, low: int) -> None:
         raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
 
 
-def _check_real(name: str, value, low: float, high: float = math.inf, *,
-                low_open: bool = False) -> None:
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+def _check_real(
+    name: str, value, low: float, high: float = math.inf, *, low_open: bool = False
+) -> None:
+    ok = (
+        isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    )
     if not ok or not (low < value if low_open else low <= value) or value > high:
         left = "(" if low_open else "["
         right = "]" if high < math.inf else ")"
-        raise ValueError(f"{name}: expected a finite number in {left}{low}, {high}{right}, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"{name}: expected a finite number in {left}{low}, {high}{right}, "
+            f"got {value!r}"
+        )
 
 
 class LRScheduler:
@@ -74,16 +86,20 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
-            raise ValueError("optimizer: expected a labkit.optim optimizer, got "
-                             f"{type(optimizer).__module__}.{type(optimizer).__name__}")
+            raise ValueError(
+                "optimizer: expected a labkit.optim optimizer, got "
+                f"{type(optimizer).__module__}.{type(optimizer).__name__}"
+            )
         _check_int("last_epoch", last_epoch, -1)
         for i, group in enumerate(optimizer.param_groups):
             if last_epoch == -1:
                 group.setdefault("initial_lr", group["lr"])
             elif "initial_lr" not in group:
-                raise ValueError(f"last_epoch={last_epoch} resumes a schedule, but "
-                                 f"optimizer.param_groups[{i}] has no 'initial_lr'; use "
-                                 "last_epoch=-1 to start a new schedule")
+                raise ValueError(
+                    f"last_epoch={last_epoch} resumes a schedule, but "
+                    f"optimizer.param_groups[{i}] has no 'initial_lr'; use "
+                    "last_epoch=-1 to start a new schedule"
+                )
         self.optimizer = optimizer
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
@@ -116,32 +132,47 @@ class LambdaLR(LRScheduler):
     Not chainable: it recomputes from ``initial_lr`` each step.
     """
 
-    def __init__(self, optimizer: Optimizer,
-                 lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
-                 last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
+        last_epoch: int = -1,
+    ):
         n_groups = len(getattr(optimizer, "param_groups", []))
         if isinstance(lr_lambda, (list, tuple)):
             lambdas = list(lr_lambda)
         else:
             lambdas = [lr_lambda] * n_groups
         if len(lambdas) != n_groups:
-            raise ValueError(f"lr_lambda: expected one function or a list of {n_groups} "
-                             f"(one per parameter group), got a list of {len(lambdas)}")
+            raise ValueError(
+                f"lr_lambda: expected one function or a list of {n_groups} "
+                f"(one per parameter group), got a list of {len(lambdas)}"
+            )
         if not all(callable(f) for f in lambdas):
-            raise ValueError(f"lr_lambda: expected a function of the epoch, got {lr_lambda!r}")
+            raise ValueError(
+                f"lr_lambda: expected a function of the epoch, got {lr_lambda!r}"
+            )
         self.lr_lambdas = lambdas
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        return [base_lr * f(self.last_epoch) for f, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+        return [
+            base_lr * f(self.last_epoch)
+            for f, base_lr in zip(self.lr_lambdas, self.base_lrs)
+        ]
 
 
 class StepLR(LRScheduler):
     """``lr = initial_lr * gamma ** (last_epoch // step_size)``: multiply by ``gamma`` every
     ``step_size`` epochs (applied as ``lr <- gamma * lr`` at each multiple of ``step_size``)."""
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
-                 last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        step_size: int,
+        gamma: float = 0.1,
+        last_epoch: int = -1,
+    ):
         _check_int("step_size", step_size, 1)
         _check_real("gamma", gamma, 0.0, low_open=True)
         self.step_size = step_size
@@ -158,15 +189,22 @@ class MultiStepLR(LRScheduler):
     """``lr = initial_lr * gamma ** (number of milestones <= last_epoch)``; a milestone listed
     twice decays twice (applied as ``lr <- gamma**k * lr`` at a milestone listed k times)."""
 
-    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
-                 last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        milestones: Iterable[int],
+        gamma: float = 0.1,
+        last_epoch: int = -1,
+    ):
         milestones = list(milestones)
         if not milestones:
             raise ValueError("milestones: expected a non-empty list of epochs, got []")
         for m in milestones:
             _check_int("milestones", m, 1)
         if milestones != sorted(milestones):
-            raise ValueError(f"milestones: expected epochs in increasing order, got {milestones}")
+            raise ValueError(
+                f"milestones: expected epochs in increasing order, got {milestones}"
+            )
         _check_real("gamma", gamma, 0.0, low_open=True)
         self.milestones = Counter(milestones)
         self.gamma = gamma
@@ -204,8 +242,13 @@ class CosineAnnealingLR(LRScheduler):
     with the step out of the trough (where that ratio would be 0/0) taken additively.
     """
 
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
-                 last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        T_max: int,
+        eta_min: float = 0.0,
+        last_epoch: int = -1,
+    ):
         _check_int("T_max", T_max, 1)
         _check_real("eta_min", eta_min, 0.0)
         self.T_max = T_max
@@ -217,8 +260,10 @@ class CosineAnnealingLR(LRScheduler):
         if self._is_initial:
             return self._current_lrs()
         if (t - 1 - T) % (2 * T) == 0:  # leaving the trough at t = T + 1, 3T + 1, ...
-            return [lr + (base_lr - eta_min) * (1 - math.cos(math.pi / T)) / 2
-                    for lr, base_lr in zip(self._current_lrs(), self.base_lrs)]
+            return [
+                lr + (base_lr - eta_min) * (1 - math.cos(math.pi / T)) / 2
+                for lr, base_lr in zip(self._current_lrs(), self.base_lrs)
+            ]
         ratio = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
         return [ratio * (lr - eta_min) + eta_min for lr in self._current_lrs()]
 
@@ -232,8 +277,14 @@ class LinearLR(LRScheduler):
     ``total_iters`` steps; applied, like torch, as ``lr <- lr * factor_t / factor_{t-1}``.
     """
 
-    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
-                 end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ):
         _check_real("start_factor", start_factor, 0.0, 1.0, low_open=True)
         _check_real("end_factor", end_factor, 0.0, 1.0)
         _check_int("total_iters", total_iters, 1)
@@ -248,5 +299,7 @@ class LinearLR(LRScheduler):
             return [lr * start for lr in self._current_lrs()]
         if self._is_initial or t > self.total_iters:
             return self._current_lrs()
-        ratio = 1.0 + (end - start) / (self.total_iters * start + (t - 1) * (end - start))
+        ratio = 1.0 + (end - start) / (
+            self.total_iters * start + (t - 1) * (end - start)
+        )
         return [lr * ratio for lr in self._current_lrs()]

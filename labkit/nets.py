@@ -53,7 +53,9 @@ class Parameter:
     def accumulate(self, grad: np.ndarray) -> None:
         """Add ``grad`` to ``self.grad`` (created as zeros on first use)."""
         if grad.shape != self.data.shape:
-            raise ValueError(f"gradient shape {grad.shape} does not match parameter {self.data.shape}")
+            raise ValueError(
+                f"gradient shape {grad.shape} does not match parameter {self.data.shape}"
+            )
         if self.grad is None:
             self.grad = np.zeros_like(self.data)
         self.grad += grad
@@ -75,7 +77,9 @@ def _generator(rng) -> np.random.Generator:
         return rng
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(int(rng))
-    raise ValueError(f"rng must be None, a non-negative int seed or a np.random.Generator, got {rng!r}")
+    raise ValueError(
+        f"rng must be None, a non-negative int seed or a np.random.Generator, got {rng!r}"
+    )
 
 
 def _positive_int(value, name: str) -> int:
@@ -85,8 +89,11 @@ def _positive_int(value, name: str) -> int:
 
 
 def _probability(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= value <= 1.0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not 0.0 <= value <= 1.0
+    ):
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)
 
@@ -98,7 +105,9 @@ def _as_float_array(x, name: str) -> np.ndarray:
     try:
         return np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a numeric array, got {type(x).__name__}") from err
+        raise ValueError(
+            f"{name} must be a numeric array, got {type(x).__name__}"
+        ) from err
 
 
 def _check_input(x, name: str = "x", ndim=None, layout: str = "") -> np.ndarray:
@@ -118,14 +127,18 @@ def _check_input(x, name: str = "x", ndim=None, layout: str = "") -> np.ndarray:
 
 def _check_size(x: np.ndarray, axis: int, expected: int, name: str, what: str) -> None:
     if x.shape[axis] != expected:
-        raise ValueError(f"{name} has {x.shape[axis]} {what} (shape {x.shape}), expected {expected}")
+        raise ValueError(
+            f"{name} has {x.shape[axis]} {what} (shape {x.shape}), expected {expected}"
+        )
 
 
 def _check_grad(grad, shape: tuple[int, ...], name: str = "grad_out") -> np.ndarray:
     """``grad`` as a finite float64 array of exactly ``shape`` (the shape of the forward output)."""
     g = _as_float_array(grad, name)
     if g.shape != tuple(shape):
-        raise ValueError(f"{name} has shape {g.shape}, expected {tuple(shape)} (the forward output)")
+        raise ValueError(
+            f"{name} has shape {g.shape}, expected {tuple(shape)} (the forward output)"
+        )
     if not np.isfinite(g).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return g
@@ -174,7 +187,9 @@ class Module:
     def _saved(self):
         """What forward cached for backward, or a ValueError if forward has not run."""
         if self._cache is None:
-            raise ValueError(f"grad_out: {type(self).__name__}.backward() called before forward()")
+            raise ValueError(
+                f"grad_out: {type(self).__name__}.backward() called before forward()"
+            )
         return self._cache
 
     # -- discovery -----------------------------------------------------------------------------
@@ -284,8 +299,10 @@ class Module:
         missing = [k for k in own if k not in incoming]
         unexpected = [k for k in incoming if k not in own]
         if strict and (missing or unexpected):
-            raise ValueError(f"state_dict does not match {type(self).__name__}: missing keys {missing}, "
-                             f"unexpected keys {unexpected}")
+            raise ValueError(
+                f"state_dict does not match {type(self).__name__}: missing keys {missing}, "
+                f"unexpected keys {unexpected}"
+            )
         arrays = {}
         for key in own.keys() & incoming.keys():
             value = incoming[key]
@@ -293,8 +310,10 @@ class Module:
                 value = value.detach().cpu().numpy()
             value = np.asarray(value)
             if value.shape != own[key].shape:
-                raise ValueError(f"state_dict[{key!r}] has shape {value.shape}, "
-                                 f"expected {own[key].shape}")
+                raise ValueError(
+                    f"state_dict[{key!r}] has shape {value.shape}, "
+                    f"expected {own[key].shape}"
+                )
             arrays[key] = value
         for key, value in arrays.items():
             own[key][...] = value
@@ -305,7 +324,10 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        lines = [
+            f"({name}): " + repr(child).replace("\n", "\n  ")
+            for name, child in self.named_children()
+        ]
         if not lines:
             return f"{type(self).__name__}({self.extra_repr()})"
         head = [self.extra_repr()] if self.extra_repr() else []
@@ -323,19 +345,27 @@ class Linear(Module):
     Initialised like torch: W and b ~ U(-1/sqrt(in_features), 1/sqrt(in_features)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, rng=None):
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, *, rng=None
+    ):
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
         rng = _generator(rng)
         bound = 1.0 / math.sqrt(self.in_features)
-        self.weight = Parameter(rng.uniform(-bound, bound, (self.out_features, self.in_features)))
-        self.bias = Parameter(rng.uniform(-bound, bound, self.out_features)) if bias else None
+        self.weight = Parameter(
+            rng.uniform(-bound, bound, (self.out_features, self.in_features))
+        )
+        self.bias = (
+            Parameter(rng.uniform(-bound, bound, self.out_features)) if bias else None
+        )
 
     def forward(self, x):
         x = _check_input(x, "x", ndim=None)
         if x.ndim == 0:
-            raise ValueError("x must have at least 1 dimension (*, in_features), got a scalar")
+            raise ValueError(
+                "x must have at least 1 dimension (*, in_features), got a scalar"
+            )
         _check_size(x, -1, self.in_features, "x", "features in its last dimension")
         self._cache = x
         y = x @ self.weight.data.T  # (*, out_features)
@@ -420,16 +450,20 @@ class Flatten(Module):
         start = self.start_dim + x.ndim if self.start_dim < 0 else self.start_dim
         end = self.end_dim + x.ndim if self.end_dim < 0 else self.end_dim
         if not 0 <= start <= end < x.ndim:
-            raise ValueError(f"x of shape {x.shape} cannot be flattened from start_dim={self.start_dim} "
-                             f"to end_dim={self.end_dim}")
+            raise ValueError(
+                f"x of shape {x.shape} cannot be flattened from start_dim={self.start_dim} "
+                f"to end_dim={self.end_dim}"
+            )
         self._cache = x.shape
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1 :])
 
     def backward(self, grad_out):
         shape = self._saved()
         g = _as_float_array(grad_out, "grad_out")
         if g.size != math.prod(shape):
-            raise ValueError(f"grad_out has shape {g.shape}, which does not flatten the input {shape}")
+            raise ValueError(
+                f"grad_out has shape {g.shape}, which does not flatten the input {shape}"
+            )
         return g.reshape(shape)
 
     def extra_repr(self) -> str:
@@ -446,7 +480,9 @@ class Sequential(Module):
         super().__init__()
         for i, module in enumerate(modules):
             if not isinstance(module, Module):
-                raise ValueError(f"modules[{i}] must be a Module, got {type(module).__name__}")
+                raise ValueError(
+                    f"modules[{i}] must be a Module, got {type(module).__name__}"
+                )
             setattr(self, str(i), module)
 
     def _layers(self) -> list[Module]:
@@ -527,7 +563,9 @@ class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+            raise ValueError(
+                f"reduction must be one of {_REDUCTIONS}, got {reduction!r}"
+            )
         self.reduction = reduction
 
     def _reduce(self, losses: np.ndarray):
@@ -554,7 +592,9 @@ class MSELoss(_Loss):
         x = _check_input(input, "input")
         t = _check_input(target, "target")
         if t.shape != x.shape:
-            raise ValueError(f"target has shape {t.shape}, expected the input's shape {x.shape}")
+            raise ValueError(
+                f"target has shape {t.shape}, expected the input's shape {x.shape}"
+            )
         diff = x - t
         self._cache = diff
         return self._reduce(diff**2)
@@ -583,18 +623,26 @@ class CrossEntropyLoss(_Loss):
         t = np.asarray(target)
         if t.ndim == 1 and np.issubdtype(t.dtype, np.integer):
             if t.shape != (n,):
-                raise ValueError(f"target has shape {t.shape}, expected ({n},) class indices")
+                raise ValueError(
+                    f"target has shape {t.shape}, expected ({n},) class indices"
+                )
             if t.min() < 0 or t.max() >= c:
-                raise ValueError(f"target holds class indices outside [0, {c}): min {t.min()}, max {t.max()}")
+                raise ValueError(
+                    f"target holds class indices outside [0, {c}): min {t.min()}, max {t.max()}"
+                )
             q = np.zeros((n, c))
             q[np.arange(n), t] = 1.0
         elif t.ndim == 2 and np.issubdtype(t.dtype, np.floating):
             q = _check_input(t, "target", ndim=2)
             if q.shape != (n, c):
-                raise ValueError(f"target has shape {q.shape}, expected ({n}, {c}) class probabilities")
+                raise ValueError(
+                    f"target has shape {q.shape}, expected ({n}, {c}) class probabilities"
+                )
         else:
-            raise ValueError(f"target must be integer class indices of shape ({n},) or float class "
-                             f"probabilities of shape ({n}, {c}); got dtype {t.dtype}, shape {t.shape}")
+            raise ValueError(
+                f"target must be integer class indices of shape ({n},) or float class "
+                f"probabilities of shape ({n}, {c}); got dtype {t.dtype}, shape {t.shape}"
+            )
         eps = self.label_smoothing
         return (1.0 - eps) * q + eps / c if eps else q
 
@@ -639,8 +687,16 @@ def softmax(x, axis: int = -1) -> np.ndarray:
 def calculate_gain(nonlinearity: str, param=None) -> float:
     """torch's recommended gain: 1 (linear, conv, sigmoid), 5/3 (tanh), sqrt(2) (relu),
     sqrt(2 / (1 + slope^2)) (leaky_relu, slope ``param`` default 0.01), 3/4 (selu)."""
-    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d", "sigmoid")
+    linear = (
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+    )
     if nonlinearity in linear:
         return 1.0
     if nonlinearity == "tanh":
@@ -650,10 +706,14 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     if nonlinearity == "leaky_relu":
         if param is None:
             slope = 0.01
-        elif isinstance(param, (int, float, np.integer, np.floating)) and not isinstance(param, bool):
+        elif isinstance(
+            param, (int, float, np.integer, np.floating)
+        ) and not isinstance(param, bool):
             slope = float(param)
         else:
-            raise ValueError(f"param must be a number (the negative slope), got {param!r}")
+            raise ValueError(
+                f"param must be a number (the negative slope), got {param!r}"
+            )
         return math.sqrt(2.0 / (1.0 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4.0
@@ -664,14 +724,18 @@ def _init_target(tensor) -> np.ndarray:
     """The float array an initialiser fills: ``tensor.data`` for a Parameter, else ``tensor``."""
     array = tensor.data if isinstance(tensor, Parameter) else tensor
     if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"tensor must be a Parameter or a float numpy array, got {type(tensor).__name__}")
+        raise ValueError(
+            f"tensor must be a Parameter or a float numpy array, got {type(tensor).__name__}"
+        )
     return array
 
 
 def _calculate_fan_in_and_fan_out(array: np.ndarray) -> tuple[int, int]:
     """fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field (as torch)."""
     if array.ndim < 2:
-        raise ValueError(f"tensor needs at least 2 dimensions to have a fan in and out, got shape {array.shape}")
+        raise ValueError(
+            f"tensor needs at least 2 dimensions to have a fan in and out, got shape {array.shape}"
+        )
     receptive = math.prod(array.shape[2:])
     return array.shape[1] * receptive, array.shape[0] * receptive
 
@@ -732,26 +796,47 @@ def _kaiming_std(array: np.ndarray, a, mode: str, nonlinearity: str) -> float:
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", *,
-                     rng=None):
+def kaiming_uniform_(
+    tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    *,
+    rng=None,
+):
     """He: U(-b, b) with b = sqrt(3) gain / sqrt(fan); the defaults give gain sqrt(2) (ReLU)."""
     std = _kaiming_std(_init_target(tensor), a, mode, nonlinearity)
     return uniform_(tensor, -math.sqrt(3.0) * std, math.sqrt(3.0) * std, rng=rng)
 
 
-def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", *,
-                    rng=None):
+def kaiming_normal_(
+    tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    *,
+    rng=None,
+):
     """He: N(0, std^2) with std = gain / sqrt(fan); the defaults give std = sqrt(2 / fan_in)."""
     std = _kaiming_std(_init_target(tensor), a, mode, nonlinearity)
     return normal_(tensor, 0.0, std, rng=rng)
 
 
 init = SimpleNamespace(
-    calculate_gain=calculate_gain, uniform_=uniform_, normal_=normal_, constant_=constant_,
-    zeros_=zeros_, ones_=ones_, xavier_uniform_=xavier_uniform_, xavier_normal_=xavier_normal_,
-    kaiming_uniform_=kaiming_uniform_, kaiming_normal_=kaiming_normal_,
+    calculate_gain=calculate_gain,
+    uniform_=uniform_,
+    normal_=normal_,
+    constant_=constant_,
+    zeros_=zeros_,
+    ones_=ones_,
+    xavier_uniform_=xavier_uniform_,
+    xavier_normal_=xavier_normal_,
+    kaiming_uniform_=kaiming_uniform_,
+    kaiming_normal_=kaiming_normal_,
 )
-init.__doc__ = "torch.nn.init look-alike: ``nets.init.kaiming_normal_(layer.weight, rng=0)``."
+init.__doc__ = (
+    "torch.nn.init look-alike: ``nets.init.kaiming_normal_(layer.weight, rng=0)``."
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -770,8 +855,14 @@ class BatchNorm1d(Module):
     dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps).
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ):
         super().__init__()
         self.num_features = _positive_int(num_features, "num_features")
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
@@ -785,25 +876,37 @@ class BatchNorm1d(Module):
         tracked = self.track_running_stats
         self.register_buffer("running_mean", np.zeros(c) if tracked else None)
         self.register_buffer("running_var", np.ones(c) if tracked else None)
-        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64) if tracked else None)
+        self.register_buffer(
+            "num_batches_tracked", np.array(0, dtype=np.int64) if tracked else None
+        )
 
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
         """running <- (1 - factor) running + factor batch, with the unbiased variance var m/(m-1)."""
         self.num_batches_tracked += 1
-        factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        factor = (
+            1.0 / float(self.num_batches_tracked)
+            if self.momentum is None
+            else self.momentum
+        )
         self.running_mean[...] = (1.0 - factor) * self.running_mean + factor * mean
-        self.running_var[...] = (1.0 - factor) * self.running_var + factor * var * m / (m - 1)
+        self.running_var[...] = (1.0 - factor) * self.running_var + factor * var * m / (
+            m - 1
+        )
 
     def forward(self, x):
         x = _check_input(x, "x", ndim=(2, 3), layout="(N, C) or (N, C, L)")
         _check_size(x, 1, self.num_features, "x", "features (dimension 1)")
         axes = (0,) if x.ndim == 2 else (0, 2)
-        shape = (1, self.num_features) + (1,) * (x.ndim - 2)  # broadcasts over N (and L)
+        shape = (1, self.num_features) + (1,) * (
+            x.ndim - 2
+        )  # broadcasts over N (and L)
         use_batch_stats = self.training or not self.track_running_stats
         if use_batch_stats:
             m = x.size // self.num_features
             if m < 2:
-                raise ValueError(f"x: batch statistics need more than 1 value per feature, got shape {x.shape}")
+                raise ValueError(
+                    f"x: batch statistics need more than 1 value per feature, got shape {x.shape}"
+                )
             mean, var = x.mean(axis=axes), x.var(axis=axes)
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean, var, m)
@@ -827,12 +930,17 @@ class BatchNorm1d(Module):
             dxhat = g
         if not used_batch_stats:  # the running statistics are constants
             return dxhat * inv_std
-        return inv_std * (dxhat - dxhat.mean(axis=axes, keepdims=True)
-                          - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+        return inv_std * (
+            dxhat
+            - dxhat.mean(axis=axes, keepdims=True)
+            - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True)
+        )
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -842,18 +950,36 @@ class BatchNorm1d(Module):
 
 def _pair(value, name: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints, each >= ``minimum``, as a pair (the torch convention)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
-    if not (isinstance(pair, (tuple, list)) and len(pair) == 2
-            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in pair)):
-        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    pair = (
+        (value, value)
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        else value
+    )
+    if not (
+        isinstance(pair, (tuple, list))
+        and len(pair) == 2
+        and all(
+            isinstance(v, (int, np.integer))
+            and not isinstance(v, bool)
+            and v >= minimum
+            for v in pair
+        )
+    ):
+        raise ValueError(
+            f"{name} must be an int >= {minimum} or a pair of them, got {value!r}"
+        )
     return int(pair[0]), int(pair[1])
 
 
-def _output_hw(h: int, w: int, kernel_size, stride, padding, name: str = "x") -> tuple[int, int]:
+def _output_hw(
+    h: int, w: int, kernel_size, stride, padding, name: str = "x"
+) -> tuple[int, int]:
     """Output height and width: floor((size + 2 padding - kernel) / stride) + 1, at least 1."""
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     if h + 2 * ph < kh or w + 2 * pw < kw:
-        raise ValueError(f"{name}: padded input {h + 2 * ph}x{w + 2 * pw} is smaller than the kernel {kh}x{kw}")
+        raise ValueError(
+            f"{name}: padded input {h + 2 * ph}x{w + 2 * pw} is smaller than the kernel {kh}x{kw}"
+        )
     return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
 
@@ -867,16 +993,24 @@ def im2col(x, kernel_size, stride=1, padding=0) -> np.ndarray:
     (N, C*kh*kw, H_out*W_out).)
     """
     x = _check_input(x, "x", ndim=4, layout="(N, C, H, W)")
-    k, s, p = _pair(kernel_size, "kernel_size", 1), _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    k, s, p = (
+        _pair(kernel_size, "kernel_size", 1),
+        _pair(stride, "stride", 1),
+        _pair(padding, "padding", 0),
+    )
     _output_hw(*x.shape[2:], k, s, p)
     return _unfold(np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1]))), k, s)
 
 
-def _unfold(xp: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+def _unfold(
+    xp: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int]
+) -> np.ndarray:
     """``im2col`` of an already padded (N, C, Hp, Wp) array, without checks."""
     (kh, kw), (sh, sw) = kernel_size, stride
     n, c = xp.shape[:2]
-    windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))  # (N, C, Hp-kh+1, Wp-kw+1, kh, kw)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        xp, (kh, kw), axis=(2, 3)
+    )  # (N, C, Hp-kh+1, Wp-kw+1, kh, kw)
     windows = windows[:, :, ::sh, ::sw]  # (N, C, H_out, W_out, kh, kw), still a view
     h_out, w_out = windows.shape[2:4]
     return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * h_out * w_out, c * kh * kw)
@@ -892,18 +1026,28 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0) -> np.ndarray:
     if len(x_shape) != 4:
         raise ValueError(f"x_shape must be (N, C, H, W), got {x_shape}")
     n, c, h, w = (int(v) for v in x_shape)
-    k, s, p = _pair(kernel_size, "kernel_size", 1), _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    k, s, p = (
+        _pair(kernel_size, "kernel_size", 1),
+        _pair(stride, "stride", 1),
+        _pair(padding, "padding", 0),
+    )
     h_out, w_out = _output_hw(h, w, k, s, p, name="x_shape")
     cols = _as_float_array(cols, "cols")
     expected = (n * h_out * w_out, c * k[0] * k[1])
     if cols.shape != expected:
-        raise ValueError(f"cols has shape {cols.shape}, expected {expected} for x_shape {tuple(x_shape)}")
-    patches = cols.reshape(n, h_out, w_out, c, k[0], k[1]).transpose(0, 3, 4, 5, 1, 2)  # (N, C, kh, kw, H_out, W_out)
+        raise ValueError(
+            f"cols has shape {cols.shape}, expected {expected} for x_shape {tuple(x_shape)}"
+        )
+    patches = cols.reshape(n, h_out, w_out, c, k[0], k[1]).transpose(
+        0, 3, 4, 5, 1, 2
+    )  # (N, C, kh, kw, H_out, W_out)
     xp = np.zeros((n, c, h + 2 * p[0], w + 2 * p[1]))
     for u in range(k[0]):
         for v in range(k[1]):
-            xp[:, :, u:u + s[0] * h_out:s[0], v:v + s[1] * w_out:s[1]] += patches[:, :, u, v]
-    return xp[:, :, p[0]:p[0] + h, p[1]:p[1] + w]
+            xp[:, :, u : u + s[0] * h_out : s[0], v : v + s[1] * w_out : s[1]] += (
+                patches[:, :, u, v]
+            )
+    return xp[:, :, p[0] : p[0] + h, p[1] : p[1] + w]
 
 
 class Conv2d(Module):
@@ -915,8 +1059,17 @@ class Conv2d(Module):
     fan_in = in_channels * kh * kw, as torch.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, *, rng=None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        bias: bool = True,
+        *,
+        rng=None,
+    ):
         super().__init__()
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.out_channels = _positive_int(out_channels, "out_channels")
@@ -924,36 +1077,59 @@ class Conv2d(Module):
         self.stride = _pair(stride, "stride", 1)
         self.padding = _pair(padding, "padding", 0)
         rng = _generator(rng)
-        bound = 1.0 / math.sqrt(self.in_channels * self.kernel_size[0] * self.kernel_size[1])
-        self.weight = Parameter(rng.uniform(-bound, bound, (self.out_channels, self.in_channels) + self.kernel_size))
-        self.bias = Parameter(rng.uniform(-bound, bound, self.out_channels)) if bias else None
+        bound = 1.0 / math.sqrt(
+            self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        )
+        self.weight = Parameter(
+            rng.uniform(
+                -bound, bound, (self.out_channels, self.in_channels) + self.kernel_size
+            )
+        )
+        self.bias = (
+            Parameter(rng.uniform(-bound, bound, self.out_channels)) if bias else None
+        )
 
     def forward(self, x):
         x = _check_input(x, "x", ndim=4, layout="(N, C, H, W)")
         _check_size(x, 1, self.in_channels, "x", "channels (dimension 1)")
         n, _, h, w = x.shape
         h_out, w_out = _output_hw(h, w, self.kernel_size, self.stride, self.padding)
-        cols = im2col(x, self.kernel_size, self.stride, self.padding)  # (N*H_out*W_out, C_in*kh*kw)
-        y = cols @ self.weight.data.reshape(self.out_channels, -1).T  # (N*H_out*W_out, C_out)
+        cols = im2col(
+            x, self.kernel_size, self.stride, self.padding
+        )  # (N*H_out*W_out, C_in*kh*kw)
+        y = (
+            cols @ self.weight.data.reshape(self.out_channels, -1).T
+        )  # (N*H_out*W_out, C_out)
         if self.bias is not None:
             y += self.bias.data
         self._cache = (cols, x.shape)
-        return np.ascontiguousarray(y.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2))
+        return np.ascontiguousarray(
+            y.reshape(n, h_out, w_out, self.out_channels).transpose(0, 3, 1, 2)
+        )
 
     def backward(self, grad_out):
         cols, x_shape = self._saved()
-        n, h_out, w_out = x_shape[0], *_output_hw(*x_shape[2:], self.kernel_size, self.stride, self.padding)
+        n, h_out, w_out = (
+            x_shape[0],
+            *_output_hw(*x_shape[2:], self.kernel_size, self.stride, self.padding),
+        )
         g = _check_grad(grad_out, (n, self.out_channels, h_out, w_out))
-        g2 = g.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)  # (N*H_out*W_out, C_out)
+        g2 = g.transpose(0, 2, 3, 1).reshape(
+            -1, self.out_channels
+        )  # (N*H_out*W_out, C_out)
         self.weight.accumulate((g2.T @ cols).reshape(self.weight.shape))
         if self.bias is not None:
             self.bias.accumulate(g2.sum(axis=0))
-        dcols = g2 @ self.weight.data.reshape(self.out_channels, -1)  # (N*H_out*W_out, C_in*kh*kw)
+        dcols = g2 @ self.weight.data.reshape(
+            self.out_channels, -1
+        )  # (N*H_out*W_out, C_in*kh*kw)
         return col2im(dcols, x_shape, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+        )
 
 
 class MaxPool2d(Module):
@@ -970,7 +1146,9 @@ class MaxPool2d(Module):
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride", 1)
         self.padding = _pair(padding, "padding", 0)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(f"padding must be at most half of kernel_size {self.kernel_size}, got {self.padding}")
+            raise ValueError(
+                f"padding must be at most half of kernel_size {self.kernel_size}, got {self.padding}"
+            )
 
     def forward(self, x):
         x = _check_input(x, "x", ndim=4, layout="(N, C, H, W)")
@@ -980,7 +1158,9 @@ class MaxPool2d(Module):
         xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
         # each channel is pooled on its own: unfold it as a single-channel image
         images = xp.reshape(n * c, 1, h + 2 * ph, w + 2 * pw)
-        cols = _unfold(images, self.kernel_size, self.stride)  # (N*C*H_out*W_out, kh*kw)
+        cols = _unfold(
+            images, self.kernel_size, self.stride
+        )  # (N*C*H_out*W_out, kh*kw)
         argmax = cols.argmax(axis=1)  # the first maximum on ties
         self._cache = (argmax, x.shape)
         return cols[np.arange(cols.shape[0]), argmax].reshape(n, c, h_out, w_out)
@@ -992,8 +1172,10 @@ class MaxPool2d(Module):
         g = _check_grad(grad_out, (n, c, h_out, w_out))
         dcols = np.zeros((argmax.size, kh * kw))
         dcols[np.arange(argmax.size), argmax] = g.ravel()
-        dxp = col2im(dcols, (n * c, 1, h + 2 * ph, w + 2 * pw), self.kernel_size, self.stride)
-        return dxp.reshape(n, c, h + 2 * ph, w + 2 * pw)[:, :, ph:ph + h, pw:pw + w]
+        dxp = col2im(
+            dcols, (n * c, 1, h + 2 * ph, w + 2 * pw), self.kernel_size, self.stride
+        )
+        return dxp.reshape(n, c, h + 2 * ph, w + 2 * pw)[:, :, ph : ph + h, pw : pw + w]
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -1012,23 +1194,32 @@ def _lstm_cell(z: np.ndarray, c_prev: np.ndarray):
     """
     hidden = c_prev.shape[-1]
     gates = _sigmoid(z)
-    gates[:, 2 * hidden:3 * hidden] = np.tanh(z[:, 2 * hidden:3 * hidden])
+    gates[:, 2 * hidden : 3 * hidden] = np.tanh(z[:, 2 * hidden : 3 * hidden])
     i, f, g, o = np.split(gates, 4, axis=1)
     c = f * c_prev + i * g
     tanh_c = np.tanh(c)
     return o * tanh_c, c, gates, tanh_c
 
 
-def _lstm_cell_backward(dh: np.ndarray, dc: np.ndarray, gates: np.ndarray, tanh_c: np.ndarray,
-                        c_prev: np.ndarray):
+def _lstm_cell_backward(
+    dh: np.ndarray,
+    dc: np.ndarray,
+    gates: np.ndarray,
+    tanh_c: np.ndarray,
+    c_prev: np.ndarray,
+):
     """Gradients of one LSTM step: from dL/dh and dL/dc (N, H) to dL/dz (N, 4H) and dL/dc_prev."""
     i, f, g, o = np.split(gates, 4, axis=1)
     dc = dc + dh * o * (1.0 - tanh_c**2)
-    dz = np.concatenate([dc * g * i * (1.0 - i),          # input gate
-                         dc * c_prev * f * (1.0 - f),     # forget gate
-                         dc * i * (1.0 - g**2),           # cell candidate
-                         dh * tanh_c * o * (1.0 - o)],    # output gate
-                        axis=1)
+    dz = np.concatenate(
+        [
+            dc * g * i * (1.0 - i),  # input gate
+            dc * c_prev * f * (1.0 - f),  # forget gate
+            dc * i * (1.0 - g**2),  # cell candidate
+            dh * tanh_c * o * (1.0 - o),
+        ],  # output gate
+        axis=1,
+    )
     return dz, dc * f
 
 
@@ -1050,25 +1241,36 @@ class _RecurrentBase(Module):
         rng = _generator(rng)
         bound = 1.0 / math.sqrt(self.hidden_size)
         rows = self._gates * self.hidden_size
-        shapes = {"weight_ih": (rows, self.input_size), "weight_hh": (rows, self.hidden_size)}
+        shapes = {
+            "weight_ih": (rows, self.input_size),
+            "weight_hh": (rows, self.hidden_size),
+        }
         if self.bias:
             shapes.update(bias_ih=(rows,), bias_hh=(rows,))
         for name, shape in shapes.items():
-            setattr(self, name + self._suffix, Parameter(rng.uniform(-bound, bound, shape)))
+            setattr(
+                self, name + self._suffix, Parameter(rng.uniform(-bound, bound, shape))
+            )
 
     def _param(self, name: str) -> Parameter:
         return getattr(self, name + self._suffix)
 
     def _weights(self):
         """W_ih, W_hh and the summed bias b_ih + b_hh (0.0 without bias)."""
-        b = self._param("bias_ih").data + self._param("bias_hh").data if self.bias else 0.0
+        b = (
+            self._param("bias_ih").data + self._param("bias_hh").data
+            if self.bias
+            else 0.0
+        )
         return self._param("weight_ih").data, self._param("weight_hh").data, b
 
     def _accumulate(self, dz: np.ndarray, x: np.ndarray, h_prev: np.ndarray) -> None:
         """Parameter gradients from dL/dz (..., gates*H) and the inputs x (..., F), h_prev (..., H)."""
         dz2 = dz.reshape(-1, dz.shape[-1])
         self._param("weight_ih").accumulate(dz2.T @ x.reshape(-1, self.input_size))
-        self._param("weight_hh").accumulate(dz2.T @ h_prev.reshape(-1, self.hidden_size))
+        self._param("weight_hh").accumulate(
+            dz2.T @ h_prev.reshape(-1, self.hidden_size)
+        )
         if self.bias:
             self._param("bias_ih").accumulate(dz2.sum(axis=0))
             self._param("bias_hh").accumulate(dz2.sum(axis=0))
@@ -1107,8 +1309,15 @@ class RNNCell(_RecurrentBase):
     backward(grad_h) returns dL/dx and leaves dL/dh in ``grad_hx``.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", *,
-                 rng=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        *,
+        rng=None,
+    ):
         self.nonlinearity = _check_nonlinearity(nonlinearity)
         super().__init__(input_size, hidden_size, bias, rng)
 
@@ -1123,7 +1332,9 @@ class RNNCell(_RecurrentBase):
 
     def backward(self, grad_h):
         x, h, h_new = self._saved()
-        da = _activate_backward(_check_grad(grad_h, h_new.shape, "grad_h"), h_new, self.nonlinearity)
+        da = _activate_backward(
+            _check_grad(grad_h, h_new.shape, "grad_h"), h_new, self.nonlinearity
+        )
         self._accumulate(da, x, h)
         w_ih, w_hh, _ = self._weights()
         self.grad_hx = da @ w_hh
@@ -1142,7 +1353,9 @@ class LSTMCell(_RecurrentBase):
 
     _gates = 4
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, rng=None):
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, *, rng=None
+    ):
         super().__init__(input_size, hidden_size, bias, rng)
 
     def forward(self, input, hx=None):
@@ -1160,8 +1373,16 @@ class LSTMCell(_RecurrentBase):
         x, h, c, gates, tanh_c = self._saved()
         if grad_h is None and grad_c is None:
             raise ValueError("grad_h: give grad_h, grad_c or both")
-        dh = np.zeros(h.shape) if grad_h is None else _check_grad(grad_h, h.shape, "grad_h")
-        dc = np.zeros(c.shape) if grad_c is None else _check_grad(grad_c, c.shape, "grad_c")
+        dh = (
+            np.zeros(h.shape)
+            if grad_h is None
+            else _check_grad(grad_h, h.shape, "grad_h")
+        )
+        dc = (
+            np.zeros(c.shape)
+            if grad_c is None
+            else _check_grad(grad_c, c.shape, "grad_c")
+        )
         dz, dc_prev = _lstm_cell_backward(dh, dc, gates, tanh_c, c)
         self._accumulate(dz, x, h)
         w_ih, w_hh, _ = self._weights()
@@ -1176,7 +1397,9 @@ class _RecurrentLayer(_RecurrentBase):
 
     def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, rng):
         if num_layers != 1:
-            raise ValueError(f"num_layers must be 1 (stack layers yourself), got {num_layers!r}")
+            raise ValueError(
+                f"num_layers must be 1 (stack layers yourself), got {num_layers!r}"
+            )
         self.num_layers = 1
         self.batch_first = bool(batch_first)
         super().__init__(input_size, hidden_size, bias, rng)
@@ -1193,7 +1416,9 @@ class _RecurrentLayer(_RecurrentBase):
         if grad_output is None:
             return np.zeros(shape)
         t, n, h = shape
-        g = _check_grad(grad_output, (n, t, h) if self.batch_first else shape, "grad_output")
+        g = _check_grad(
+            grad_output, (n, t, h) if self.batch_first else shape, "grad_output"
+        )
         return g.transpose(1, 0, 2) if self.batch_first else g
 
     def _batch_layout(self, seq: np.ndarray) -> np.ndarray:
@@ -1213,8 +1438,17 @@ class RNN(_RecurrentLayer):
     output, as torch. Only ``num_layers=1``.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, batch_first: bool = False, *, rng=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        *,
+        rng=None,
+    ):
         self.nonlinearity = _check_nonlinearity(nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, rng)
 
@@ -1261,8 +1495,16 @@ class LSTM(_RecurrentLayer):
 
     _gates = 4
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, *, rng=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        *,
+        rng=None,
+    ):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, rng)
 
     def forward(self, input, hx=None):
@@ -1271,27 +1513,39 @@ class LSTM(_RecurrentLayer):
         shape = (1, n, self.hidden_size)
         h0, c0 = (None, None) if hx is None else hx
         w_ih, w_hh, b = self._weights()
-        hs, cs = np.empty((t_len + 1, n, self.hidden_size)), np.empty((t_len + 1, n, self.hidden_size))
-        hs[0], cs[0] = self._state(h0, "hx[0]", shape)[0], self._state(c0, "hx[1]", shape)[0]
+        hs, cs = (
+            np.empty((t_len + 1, n, self.hidden_size)),
+            np.empty((t_len + 1, n, self.hidden_size)),
+        )
+        hs[0], cs[0] = (
+            self._state(h0, "hx[0]", shape)[0],
+            self._state(c0, "hx[1]", shape)[0],
+        )
         gates = np.empty((t_len, n, 4 * self.hidden_size))
         tanh_cs = np.empty((t_len, n, self.hidden_size))
         xw = x @ w_ih.T + b  # (T, N, 4H)
         for t in range(t_len):
-            hs[t + 1], cs[t + 1], gates[t], tanh_cs[t] = _lstm_cell(xw[t] + hs[t] @ w_hh.T, cs[t])
+            hs[t + 1], cs[t + 1], gates[t], tanh_cs[t] = _lstm_cell(
+                xw[t] + hs[t] @ w_hh.T, cs[t]
+            )
         self._cache = (x, hs, cs, gates, tanh_cs)
         return self._batch_layout(hs[1:].copy()), (hs[-1:].copy(), cs[-1:].copy())
 
     def backward(self, grad_output=None, grad_h_n=None, grad_c_n=None):
         x, hs, cs, gates, tanh_cs = self._saved()
         if grad_output is None and grad_h_n is None and grad_c_n is None:
-            raise ValueError("grad_output: give grad_output, grad_h_n, grad_c_n or some of them")
+            raise ValueError(
+                "grad_output: give grad_output, grad_h_n, grad_c_n or some of them"
+            )
         g_out = self._time_major(grad_output, hs[1:].shape)  # (T, N, H)
         dh = self._state(grad_h_n, "grad_h_n", hs[-1:].shape)[0]
         dc = self._state(grad_c_n, "grad_c_n", cs[-1:].shape)[0]
         _, w_hh, _ = self._weights()
         dz = np.empty_like(gates)  # (T, N, 4H)
         for t in reversed(range(len(g_out))):
-            dz[t], dc = _lstm_cell_backward(dh + g_out[t], dc, gates[t], tanh_cs[t], cs[t])
+            dz[t], dc = _lstm_cell_backward(
+                dh + g_out[t], dc, gates[t], tanh_cs[t], cs[t]
+            )
             dh = dz[t] @ w_hh  # dL/dh_{t-1}
         self.grad_hx = (dh[None], dc[None])
         self._accumulate(dz, x, hs[:-1])

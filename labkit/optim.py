@@ -49,13 +49,26 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"
 
 # ----------------------------------------------------------------------------- validation
 
-def _check_number(name: str, value: Any, low: float = 0.0, high: float = math.inf, *,
-                  high_open: bool = False) -> None:
+
+def _check_number(
+    name: str,
+    value: Any,
+    low: float = 0.0,
+    high: float = math.inf,
+    *,
+    high_open: bool = False,
+) -> None:
     """Raise unless ``value`` is a finite real with low <= value <= high (< high if high_open)."""
-    finite = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    finite = (
+        isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    )
     if not (finite and low <= value and (value < high if high_open else value <= high)):
-        interval = f"[{low}, {high})" if high_open or high == math.inf else f"[{low}, {high}]"
-        raise ValueError(f"{name}: expected a finite number in {interval}, got {value!r}")
+        interval = (
+            f"[{low}, {high})" if high_open or high == math.inf else f"[{low}, {high}]"
+        )
+        raise ValueError(
+            f"{name}: expected a finite number in {interval}, got {value!r}"
+        )
 
 
 def _check_flag(name: str, value: Any) -> None:
@@ -65,18 +78,23 @@ def _check_flag(name: str, value: Any) -> None:
 
 # ----------------------------------------------------------------------------- base class
 
+
 class Optimizer:
     """Parameter groups, per-parameter state, ``step()`` and ``zero_grad()``; subclasses
     implement ``_validate(options)`` and ``_update(p, grad, state, group)`` for one parameter."""
 
-    def __init__(self, params: Iterable[Parameter] | Iterable[dict], defaults: dict[str, Any]):
+    def __init__(
+        self, params: Iterable[Parameter] | Iterable[dict], defaults: dict[str, Any]
+    ):
         self._validate(defaults)
         self.defaults = defaults
         self.state: defaultdict[Parameter, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, (Parameter, dict)) or not isinstance(params, Iterable):
-            raise ValueError("params: expected an iterable (a list, model.parameters()) of "
-                             f"Parameters or of parameter-group dicts, got {type(params).__name__}")
+            raise ValueError(
+                "params: expected an iterable (a list, model.parameters()) of "
+                f"Parameters or of parameter-group dicts, got {type(params).__name__}"
+            )
         params = list(params)
         if not params:
             raise ValueError("params: optimizer got an empty parameter list")
@@ -87,22 +105,31 @@ class Optimizer:
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Append a group ``{"params": [...], **options}``; missing options come from defaults."""
         if not isinstance(param_group, dict) or "params" not in param_group:
-            raise ValueError("params: a parameter group must be a dict with a 'params' key, "
-                             f"got {param_group!r}")
+            raise ValueError(
+                "params: a parameter group must be a dict with a 'params' key, "
+                f"got {param_group!r}"
+            )
         params = param_group["params"]
         params = [params] if isinstance(params, Parameter) else list(params)
         for p in params:
             if not isinstance(p, Parameter):
-                raise ValueError("params: expected labkit.nets.Parameter objects, got "
-                                 f"{type(p).__name__} (wrap arrays in Parameter(...))")
+                raise ValueError(
+                    "params: expected labkit.nets.Parameter objects, got "
+                    f"{type(p).__name__} (wrap arrays in Parameter(...))"
+                )
         if not params:
             raise ValueError("params: a parameter group has an empty 'params' list")
         seen = {id(p) for group in self.param_groups for p in group["params"]}
         ids = [id(p) for p in params]
         if len(set(ids)) < len(ids) or seen.intersection(ids):
-            raise ValueError("params: some parameters appear more than once (in one group or "
-                             "in several groups)")
-        group = {"params": params, **{k: v for k, v in param_group.items() if k != "params"}}
+            raise ValueError(
+                "params: some parameters appear more than once (in one group or "
+                "in several groups)"
+            )
+        group = {
+            "params": params,
+            **{k: v for k, v in param_group.items() if k != "params"},
+        }
         for name, default in self.defaults.items():
             group.setdefault(name, default)
         self._validate(group)
@@ -127,15 +154,19 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 if p.grad.shape != p.data.shape:
-                    raise ValueError(f"grad: shape {p.grad.shape} does not match the parameter's "
-                                     f"shape {p.data.shape}")
+                    raise ValueError(
+                        f"grad: shape {p.grad.shape} does not match the parameter's "
+                        f"shape {p.data.shape}"
+                    )
                 self._update(p, self._preprocess(p, group), self.state[p], group)
         return loss
 
     def _preprocess(self, p: Parameter, group: dict[str, Any]) -> np.ndarray:
         """g = (-grad if maximize else grad) + weight_decay * p, never modifying ``p.grad``."""
         grad = -p.grad if group["maximize"] else p.grad
-        if group["weight_decay"] != 0 and not group.get("decoupled_weight_decay", False):
+        if group["weight_decay"] != 0 and not group.get(
+            "decoupled_weight_decay", False
+        ):
             grad = grad + group["weight_decay"] * p.data
         return grad
 
@@ -149,11 +180,14 @@ class Optimizer:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")
-            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+            lines += [
+                f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"
+            ]
         return "\n".join(lines + [")"])
 
 
 # ----------------------------------------------------------------------------- optimizers
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum and Nesterov momentum (torch.optim.SGD).
@@ -182,11 +216,28 @@ class SGD(Optimizer):
     There is no epsilon.
     """
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+            ),
+        )
 
     def _validate(self, options):
         _check_number("lr", options["lr"])
@@ -195,16 +246,22 @@ class SGD(Optimizer):
         _check_number("weight_decay", options["weight_decay"])
         _check_flag("nesterov", options["nesterov"])
         _check_flag("maximize", options["maximize"])
-        if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
-            raise ValueError("nesterov: Nesterov momentum requires momentum > 0 and dampening = 0, "
-                             f"got momentum={options['momentum']}, "
-                             f"dampening={options['dampening']}")
+        if options["nesterov"] and (
+            options["momentum"] <= 0 or options["dampening"] != 0
+        ):
+            raise ValueError(
+                "nesterov: Nesterov momentum requires momentum > 0 and dampening = 0, "
+                f"got momentum={options['momentum']}, "
+                f"dampening={options['dampening']}"
+            )
 
     def _update(self, p, grad, state, group):
         momentum = group["momentum"]
         if momentum != 0:
             if "momentum_buffer" not in state:
-                state["momentum_buffer"] = np.array(grad)  # a copy, and an array even when 0-d
+                state["momentum_buffer"] = np.array(
+                    grad
+                )  # a copy, and an array even when 0-d
             else:
                 buf = state["momentum_buffer"]
                 buf *= momentum
@@ -238,12 +295,30 @@ class Adam(Optimizer):
     Reddi et al. (2018) state it without bias correction.
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
-                 maximize: bool = False, decoupled_weight_decay: bool = False):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize,
-                                      decoupled_weight_decay=decoupled_weight_decay))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=betas,
+                eps=eps,
+                weight_decay=weight_decay,
+                amsgrad=amsgrad,
+                maximize=maximize,
+                decoupled_weight_decay=decoupled_weight_decay,
+            ),
+        )
 
     def _validate(self, options):
         _check_number("lr", options["lr"])
@@ -297,11 +372,27 @@ class AdamW(Adam):
     gradients are decayed less.
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+        )
 
 
 class RMSprop(Optimizer):
@@ -330,12 +421,30 @@ class RMSprop(Optimizer):
     Unlike SGD's, the momentum buffer starts at zero and accumulates the normalised step.
     """
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
-                 maximize: bool = False):
-        super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps,
-                                      centered=centered, weight_decay=weight_decay,
-                                      maximize=maximize))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                alpha=alpha,
+                eps=eps,
+                centered=centered,
+                weight_decay=weight_decay,
+                maximize=maximize,
+            ),
+        )
 
     def _validate(self, options):
         _check_number("lr", options["lr"])
@@ -362,7 +471,9 @@ class RMSprop(Optimizer):
         square_avg += (1 - alpha) * grad * grad
         if group["centered"]:
             grad_avg = state["grad_avg"]
-            grad_avg += (1 - alpha) * (grad - grad_avg)  # = alpha * gbar + (1 - alpha) * g
+            grad_avg += (1 - alpha) * (
+                grad - grad_avg
+            )  # = alpha * gbar + (1 - alpha) * g
             avg = np.sqrt(square_avg - grad_avg * grad_avg) + group["eps"]
         else:
             avg = np.sqrt(square_avg) + group["eps"]
@@ -391,20 +502,37 @@ class Adagrad(Optimizer):
     root. The state of every parameter exists from construction (as in torch), with ``step = 0``.
     """
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10, *,
-                 maximize: bool = False):
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps,
-                                      weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value,
-                                      maximize=maximize))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                eps=eps,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                maximize=maximize,
+            ),
+        )
 
     def add_param_group(self, param_group):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         for p in group["params"]:
             self.state[p]["step"] = 0
-            self.state[p]["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
+            self.state[p]["sum"] = np.full_like(
+                p.data, group["initial_accumulator_value"]
+            )
 
     def _validate(self, options):
         _check_number("lr", options["lr"])
@@ -439,10 +567,20 @@ class Adadelta(Optimizer):
     the step by ``lr`` (default 1.0, which recovers the paper).
     """
 
-    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0, *, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+    def __init__(
+        self,
+        params,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize),
+        )
 
     def _validate(self, options):
         _check_number("lr", options["lr"])

@@ -12,43 +12,65 @@ PALETTE = ("#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2
 
 def use_style() -> None:
     """The course's matplotlib look: readable sizes, light grid, a colour-blind-safe cycle."""
-    plt.rcParams.update({
-        "figure.figsize": (6.4, 4.0),
-        "figure.dpi": 100,
-        "savefig.dpi": 120,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.prop_cycle": plt.cycler(color=PALETTE),
-        "font.size": 11,
-        "legend.frameon": False,
-        "image.cmap": "viridis",
-    })
+    plt.rcParams.update(
+        {
+            "figure.figsize": (6.4, 4.0),
+            "figure.dpi": 100,
+            "savefig.dpi": 120,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.prop_cycle": plt.cycler(color=PALETTE),
+            "font.size": 11,
+            "legend.frameon": False,
+            "image.cmap": "viridis",
+        }
+    )
 
 
 def _axes(ax):
     return ax if ax is not None else plt.subplots()[1]
 
 
-def decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, y: np.ndarray,
-                      ax=None, resolution: int = 200, margin: float = 0.5, title: str | None = None):
+def decision_boundary(
+    predict: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    ax=None,
+    resolution: int = 200,
+    margin: float = 0.5,
+    title: str | None = None,
+):
     """Colour the plane by ``predict`` (``(m, 2) -> (m,)`` class labels) and scatter ``(X, y)``."""
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"X must have shape (n, 2), got {X.shape}")
     ax = _axes(ax)
     lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
-    grid = np.column_stack([gx.ravel(), gy.ravel()])          # (resolution**2, 2)
+    gx, gy = np.meshgrid(
+        np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+    )
+    grid = np.column_stack([gx.ravel(), gy.ravel()])  # (resolution**2, 2)
     labels = np.asarray(predict(grid)).reshape(gx.shape)
     classes = np.unique(y)
-    colors = [PALETTE[i % len(PALETTE)] for i in range(int(max(classes.max(), labels.max())) + 1)]
+    colors = [
+        PALETTE[i % len(PALETTE)]
+        for i in range(int(max(classes.max(), labels.max())) + 1)
+    ]
     cmap = plt.matplotlib.colors.ListedColormap(colors)
-    ax.contourf(gx, gy, labels, levels=np.arange(len(colors) + 1) - 0.5, cmap=cmap, alpha=0.25)
+    ax.contourf(
+        gx, gy, labels, levels=np.arange(len(colors) + 1) - 0.5, cmap=cmap, alpha=0.25
+    )
     for k in classes:
-        ax.scatter(*X[y == k].T, s=14, color=colors[int(k)], edgecolor="white", linewidth=0.4,
-                   label=f"class {k}")
+        ax.scatter(
+            *X[y == k].T,
+            s=14,
+            color=colors[int(k)],
+            edgecolor="white",
+            linewidth=0.4,
+            label=f"class {k}",
+        )
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_aspect("equal")
@@ -57,8 +79,15 @@ def decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray
     return ax
 
 
-def curves(series: dict, ax=None, xlabel: str = "step", ylabel: str = "loss", logy: bool = False,
-           title: str | None = None, **plot_kw):
+def curves(
+    series: dict,
+    ax=None,
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    logy: bool = False,
+    title: str | None = None,
+    **plot_kw,
+):
     """One line per entry of ``series`` (name -> 1-D values), with a legend."""
     if not series:
         raise ValueError("series must name at least one curve")
@@ -75,23 +104,33 @@ def curves(series: dict, ax=None, xlabel: str = "step", ylabel: str = "loss", lo
     return ax
 
 
-def image_grid(images: np.ndarray, titles=None, ncols: int = 8, cmap: str = "gray",
-               size: float = 1.3, symmetric: bool = False):
+def image_grid(
+    images: np.ndarray,
+    titles=None,
+    ncols: int = 8,
+    cmap: str = "gray",
+    size: float = 1.3,
+    symmetric: bool = False,
+):
     """Show ``images`` (``(n, H, W)`` or ``(n, 1, H, W)``) in a grid; returns the figure.
 
     ``symmetric=True`` centres the colour scale on zero per image (for filters and gradients).
     """
     images = np.asarray(images, dtype=np.float64)
     if images.ndim == 4 and images.shape[1] == 1:
-        images = images[:, 0]                                  # (n, H, W)
+        images = images[:, 0]  # (n, H, W)
     if images.ndim != 3 or len(images) == 0:
-        raise ValueError(f"images must have shape (n, H, W) or (n, 1, H, W), got {images.shape}")
+        raise ValueError(
+            f"images must have shape (n, H, W) or (n, 1, H, W), got {images.shape}"
+        )
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles has {len(titles)} entries for {len(images)} images")
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -107,9 +146,17 @@ def image_grid(images: np.ndarray, titles=None, ncols: int = 8, cmap: str = "gra
     return fig
 
 
-def hidden_representation(hidden: Callable[[np.ndarray], np.ndarray], X: np.ndarray, y: np.ndarray,
-                          ax=None, weight=None, bias: float = 0.0, lines: int = 11,
-                          margin: float = 0.5, title: str | None = None):
+def hidden_representation(
+    hidden: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    ax=None,
+    weight=None,
+    bias: float = 0.0,
+    lines: int = 11,
+    margin: float = 0.5,
+    title: str | None = None,
+):
     """Draw a 2-D layer's view ``hidden(X)`` of 2-D data: where it sends a grid of lines over the
     input box (how the layer bends the plane), the mapped points by class, and, given the next
     unit's ``weight`` (2,) and ``bias``, its decision line ``weight . h + bias = 0``."""
@@ -123,14 +170,25 @@ def hidden_representation(hidden: Callable[[np.ndarray], np.ndarray], X: np.ndar
     lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
     t = np.linspace(0.0, 1.0, 200)
     for s in np.linspace(0.0, 1.0, lines):
-        fixed = lo + s * (hi - lo)                              # one vertical, one horizontal line
-        along = lo[:, None] + t * (hi - lo)[:, None]            # (2, 200)
-        for segment in (np.column_stack([np.full_like(t, fixed[0]), along[1]]),
-                        np.column_stack([along[0], np.full_like(t, fixed[1])])):
-            ax.plot(*np.asarray(hidden(segment)).T, color="0.6", linewidth=0.6, zorder=1)
+        fixed = lo + s * (hi - lo)  # one vertical, one horizontal line
+        along = lo[:, None] + t * (hi - lo)[:, None]  # (2, 200)
+        for segment in (
+            np.column_stack([np.full_like(t, fixed[0]), along[1]]),
+            np.column_stack([along[0], np.full_like(t, fixed[1])]),
+        ):
+            ax.plot(
+                *np.asarray(hidden(segment)).T, color="0.6", linewidth=0.6, zorder=1
+            )
     for k in np.unique(y):
-        ax.scatter(*H[y == k].T, s=14, color=PALETTE[int(k) % len(PALETTE)], edgecolor="white",
-                   linewidth=0.4, label=f"class {k}", zorder=3)
+        ax.scatter(
+            *H[y == k].T,
+            s=14,
+            color=PALETTE[int(k) % len(PALETTE)],
+            edgecolor="white",
+            linewidth=0.4,
+            label=f"class {k}",
+            zorder=3,
+        )
     if weight is not None:
         w = np.asarray(weight, dtype=np.float64).ravel()
         if w.shape != (2,):
@@ -138,10 +196,22 @@ def hidden_representation(hidden: Callable[[np.ndarray], np.ndarray], X: np.ndar
         (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
         if abs(w[1]) >= abs(w[0]):
             u = np.linspace(x0, x1, 2)
-            ax.plot(u, -(w[0] * u + bias) / w[1], "k--", linewidth=1.2, label="next unit: $z = 0$")
+            ax.plot(
+                u,
+                -(w[0] * u + bias) / w[1],
+                "k--",
+                linewidth=1.2,
+                label="next unit: $z = 0$",
+            )
         else:
             v = np.linspace(y0, y1, 2)
-            ax.plot(-(w[1] * v + bias) / w[0], v, "k--", linewidth=1.2, label="next unit: $z = 0$")
+            ax.plot(
+                -(w[1] * v + bias) / w[0],
+                v,
+                "k--",
+                linewidth=1.2,
+                label="next unit: $z = 0$",
+            )
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
     ax.set_xlabel("$h_1$")

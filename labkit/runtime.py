@@ -19,7 +19,9 @@ def seed(value: int = 0) -> np.random.Generator:
     np.random.seed(value % 2**32)
     try:
         import torch
-    except ImportError:  # pragma: no cover - torch is a dependency, but seed() does not need it
+    except (
+        ImportError
+    ):  # pragma: no cover - torch is a dependency, but seed() does not need it
         pass
     else:
         torch.manual_seed(value)

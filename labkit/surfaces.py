@@ -31,7 +31,15 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Surface", "quadratic", "rosenbrock", "beale", "wells", "trajectory", "plot_paths"]
+__all__ = [
+    "Surface",
+    "quadratic",
+    "rosenbrock",
+    "beale",
+    "wells",
+    "trajectory",
+    "plot_paths",
+]
 
 
 def _points(xy) -> np.ndarray:
@@ -39,9 +47,13 @@ def _points(xy) -> np.ndarray:
     try:
         arr = np.asarray(xy, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"xy must be an array of numbers of shape (..., 2) ({exc})") from None
+        raise ValueError(
+            f"xy must be an array of numbers of shape (..., 2) ({exc})"
+        ) from None
     if arr.ndim == 0 or arr.shape[-1] != 2:
-        raise ValueError(f"xy must have shape (..., 2) (points (x, y) on the last axis), got {arr.shape}")
+        raise ValueError(
+            f"xy must have shape (..., 2) (points (x, y) on the last axis), got {arr.shape}"
+        )
     if not np.isfinite(arr).all():
         raise ValueError("xy contains NaN or infinite values")
     return arr
@@ -88,10 +100,13 @@ def _stack2x2(a, b, d) -> np.ndarray:
 
 # --- the ill-conditioned quadratic -------------------------------------------------------------
 
+
 def quadratic(kappa: float = 20.0, angle: float = 0.0) -> Surface:
     """``f = 0.5 p^T A p``, ``A = R diag(1, kappa) R^T`` with ``R`` the rotation by ``angle``."""
     if not np.isfinite(kappa) or kappa < 1:
-        raise ValueError(f"kappa (the condition number) must be a finite number >= 1, got {kappa!r}")
+        raise ValueError(
+            f"kappa (the condition number) must be a finite number >= 1, got {kappa!r}"
+        )
     if not np.isfinite(angle):
         raise ValueError(f"angle must be a finite number of radians, got {angle!r}")
     c, s = np.cos(angle), np.sin(angle)
@@ -102,17 +117,30 @@ def quadratic(kappa: float = 20.0, angle: float = 0.0) -> Surface:
         return 0.5 * np.einsum("...i,ij,...j->...", p, A, p)
 
     def grad(p):
-        return p @ A                                      # A is symmetric: (A p) = p A
+        return p @ A  # A is symmetric: (A p) = p A
 
     def hessian(p):
         return np.broadcast_to(A, p.shape[:-1] + (2, 2)).copy()
 
-    name = f"quadratic (kappa={kappa:g})" if angle == 0 else f"quadratic (kappa={kappa:g}, rotated)"
-    return Surface(name, f, grad, hessian, xlim=(-3.0, 3.0), ylim=(-2.0, 2.0),
-                   start=(-2.5, 1.2), minima=((0.0, 0.0),))
+    name = (
+        f"quadratic (kappa={kappa:g})"
+        if angle == 0
+        else f"quadratic (kappa={kappa:g}, rotated)"
+    )
+    return Surface(
+        name,
+        f,
+        grad,
+        hessian,
+        xlim=(-3.0, 3.0),
+        ylim=(-2.0, 2.0),
+        start=(-2.5, 1.2),
+        minima=((0.0, 0.0),),
+    )
 
 
 # --- Rosenbrock's valley -----------------------------------------------------------------------
+
 
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
     """``f = (a - x)^2 + b (y - x^2)^2``; minimum 0 at ``(a, a^2)``."""
@@ -129,10 +157,20 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
 
     def hessian(p):
         x, y = p[..., 0], p[..., 1]
-        return _stack2x2(2 - 4 * b * y + 12 * b * x**2, -4 * b * x, np.full_like(x, 2 * b))
+        return _stack2x2(
+            2 - 4 * b * y + 12 * b * x**2, -4 * b * x, np.full_like(x, 2 * b)
+        )
 
-    return Surface("Rosenbrock", f, grad, hessian, xlim=(-2.0, 2.0), ylim=(-1.0, 3.0),
-                   start=(-1.2, 1.0), minima=((float(a), float(a) ** 2),))
+    return Surface(
+        "Rosenbrock",
+        f,
+        grad,
+        hessian,
+        xlim=(-2.0, 2.0),
+        ylim=(-1.0, 3.0),
+        start=(-1.2, 1.0),
+        minima=((float(a), float(a) ** 2),),
+    )
 
 
 # --- Beale's function --------------------------------------------------------------------------
@@ -160,20 +198,32 @@ def beale() -> Surface:
 
     def hessian(p):
         r, rx, ry, i, x, y = residuals(p)
-        rxy = i * y ** (i - 1)                            # d2 r_i / dx dy
-        ryy = i * (i - 1) * x * y ** np.maximum(i - 2, 0)  # d2 r_i / dy2 (zero for i = 1)
-        return _stack2x2(np.sum(2 * rx * rx, 0),
-                         np.sum(2 * (rx * ry + r * rxy), 0),
-                         np.sum(2 * (ry * ry + r * ryy), 0))
+        rxy = i * y ** (i - 1)  # d2 r_i / dx dy
+        ryy = (
+            i * (i - 1) * x * y ** np.maximum(i - 2, 0)
+        )  # d2 r_i / dy2 (zero for i = 1)
+        return _stack2x2(
+            np.sum(2 * rx * rx, 0),
+            np.sum(2 * (rx * ry + r * rxy), 0),
+            np.sum(2 * (ry * ry + r * ryy), 0),
+        )
 
-    return Surface("Beale", f, grad, hessian, xlim=(-4.5, 4.5), ylim=(-4.5, 4.5),
-                   start=(1.0, 1.5), minima=((3.0, 0.5),))
+    return Surface(
+        "Beale",
+        f,
+        grad,
+        hessian,
+        xlim=(-4.5, 4.5),
+        ylim=(-4.5, 4.5),
+        start=(1.0, 1.5),
+        minima=((3.0, 0.5),),
+    )
 
 
 # --- two Gaussian wells, a saddle and a hill ----------------------------------------------------
 
 _WELL_CENTRES = np.array([[-1.3, 0.9], [1.2, -0.7], [0.3, 1.6]])
-_WELL_HEIGHTS = np.array([1.0, 1.5, -0.8])               # > 0: a well, < 0: a hill
+_WELL_HEIGHTS = np.array([1.0, 1.5, -0.8])  # > 0: a well, < 0: a hill
 _WELL_WIDTHS = np.array([0.6, 0.8, 0.5])
 _WELL_BOWL = 0.06
 
@@ -183,8 +233,10 @@ def wells() -> Surface:
     C, h, s, q = _WELL_CENTRES, _WELL_HEIGHTS, _WELL_WIDTHS, _WELL_BOWL
 
     def parts(p):
-        d = p[..., None, :] - C                           # (..., 3, 2)
-        e = h * np.exp(-np.sum(d * d, -1) / (2 * s**2))   # (..., 3): h_i times the Gaussian
+        d = p[..., None, :] - C  # (..., 3, 2)
+        e = h * np.exp(
+            -np.sum(d * d, -1) / (2 * s**2)
+        )  # (..., 3): h_i times the Gaussian
         return d, e
 
     def f(p):
@@ -197,24 +249,43 @@ def wells() -> Surface:
 
     def hessian(p):
         d, e = parts(p)
-        w = (e / s**2)[..., None, None]                   # (..., 3, 1, 1)
-        outer = d[..., :, None] * d[..., None, :] / (s**2)[:, None, None]  # (..., 3, 2, 2)
+        w = (e / s**2)[..., None, None]  # (..., 3, 1, 1)
+        outer = (
+            d[..., :, None] * d[..., None, :] / (s**2)[:, None, None]
+        )  # (..., 3, 2, 2)
         return 2 * q * np.eye(2) + np.sum(w * (np.eye(2) - outer), -3)
 
-    return Surface("two wells", f, grad, hessian, xlim=(-3.0, 3.0), ylim=(-3.0, 3.0),
-                   start=(-2.8, -2.0),
-                   minima=((-1.2478298036, 0.8584703803), (1.1413378429, -0.6657985644)),
-                   saddles=((-0.3102178130, 0.1823512083), (0.5018433456, 2.6681543631)))
+    return Surface(
+        "two wells",
+        f,
+        grad,
+        hessian,
+        xlim=(-3.0, 3.0),
+        ylim=(-3.0, 3.0),
+        start=(-2.8, -2.0),
+        minima=((-1.2478298036, 0.8584703803), (1.1413378429, -0.6657985644)),
+        saddles=((-0.3102178130, 0.1823512083), (0.5018433456, 2.6681543631)),
+    )
 
 
 # --- running an optimizer on a surface ----------------------------------------------------------
+
 
 def _is_torch_optimizer(optimizer) -> bool:
     return getattr(optimizer, "__module__", "").startswith("torch")
 
 
-def trajectory(surface: Surface, optimizer, steps: int, start=None, *, scheduler=None,
-               noise: float = 0.0, rng=None, **hyper) -> np.ndarray:
+def trajectory(
+    surface: Surface,
+    optimizer,
+    steps: int,
+    start=None,
+    *,
+    scheduler=None,
+    noise: float = 0.0,
+    rng=None,
+    **hyper,
+) -> np.ndarray:
     """Run ``optimizer(params, **hyper)`` for ``steps`` steps on ``surface``; the path ``(steps + 1, 2)``.
 
     ``optimizer`` is an optimizer class from ``labkit.optim`` or ``torch.optim`` (e.g.
@@ -226,7 +297,9 @@ def trajectory(surface: Surface, optimizer, steps: int, start=None, *, scheduler
     Row 0 of the result is the start, row ``t`` the point after ``t`` steps.
     """
     if not isinstance(surface, Surface):
-        raise ValueError(f"surface must be a Surface (e.g. labkit.surfaces.rosenbrock()), got {type(surface).__name__}")
+        raise ValueError(
+            f"surface must be a Surface (e.g. labkit.surfaces.rosenbrock()), got {type(surface).__name__}"
+        )
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
     if not np.isfinite(noise) or noise < 0:
@@ -234,20 +307,22 @@ def trajectory(surface: Surface, optimizer, steps: int, start=None, *, scheduler
     point = _points(surface.start if start is None else start)
     if point.shape != (2,):
         raise ValueError(f"start must be one point (x, y), got shape {point.shape}")
-    generator = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    generator = (
+        np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    )
 
     if _is_torch_optimizer(optimizer):
         import torch
 
         param = torch.nn.Parameter(torch.tensor(point, dtype=torch.float64))
-        read = lambda: param.detach().cpu().numpy().copy()                        # noqa: E731
-        set_grad = lambda g: setattr(param, "grad", torch.from_numpy(g))        # noqa: E731
+        read = lambda: param.detach().cpu().numpy().copy()  # noqa: E731
+        set_grad = lambda g: setattr(param, "grad", torch.from_numpy(g))  # noqa: E731
     else:
         from .nets import Parameter
 
         param = Parameter(point)
-        read = lambda: param.data.copy()                                          # noqa: E731
-        set_grad = lambda g: setattr(param, "grad", g)                           # noqa: E731
+        read = lambda: param.data.copy()  # noqa: E731
+        set_grad = lambda g: setattr(param, "grad", g)  # noqa: E731
 
     opt = optimizer([param], **hyper)
     sched = scheduler(opt) if scheduler is not None else None
@@ -263,13 +338,22 @@ def trajectory(surface: Surface, optimizer, steps: int, start=None, *, scheduler
             sched.step()
         path[t] = read()
         if not np.isfinite(path[t]).all():
-            raise ValueError(f"the optimizer diverged at step {t} (the point is {path[t]}); "
-                             "lower the learning rate")
+            raise ValueError(
+                f"the optimizer diverged at step {t} (the point is {path[t]}); "
+                "lower the learning rate"
+            )
     return path
 
 
-def plot_paths(surface: Surface, paths: dict, ax=None, levels: int = 30, resolution: int = 200,
-               title: str | None = None, legend: bool = True):
+def plot_paths(
+    surface: Surface,
+    paths: dict,
+    ax=None,
+    levels: int = 30,
+    resolution: int = 200,
+    title: str | None = None,
+    legend: bool = True,
+):
     """Contour ``surface`` and draw each path (name -> ``(T, 2)`` array), start to end; returns ax.
 
     Contour levels are quantiles of ``f`` over the frame, so every surface shows its structure.
@@ -279,11 +363,14 @@ def plot_paths(surface: Surface, paths: dict, ax=None, levels: int = 30, resolut
 
     if ax is None:
         ax = plt.subplots()[1]
-    gx, gy = np.meshgrid(np.linspace(*surface.xlim, resolution), np.linspace(*surface.ylim, resolution))
-    values = surface.f(np.stack([gx, gy], -1))                 # (resolution, resolution)
+    gx, gy = np.meshgrid(
+        np.linspace(*surface.xlim, resolution), np.linspace(*surface.ylim, resolution)
+    )
+    values = surface.f(np.stack([gx, gy], -1))  # (resolution, resolution)
     lv = np.unique(np.quantile(values, np.linspace(0.0, 0.95, levels) ** 2))
-    ax.contour(gx, gy, values, levels=lv, colors="0.6", linewidths=0.6,
-               linestyles="solid")
+    ax.contour(
+        gx, gy, values, levels=lv, colors="0.6", linewidths=0.6, linestyles="solid"
+    )
     ax.contourf(gx, gy, values, levels=lv, cmap="Greys", alpha=0.25, extend="max")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, path) in enumerate(paths.items()):

@@ -49,15 +49,31 @@ class EarlyStopping:
     numbered by call, from 0, unless ``step`` is given its own ``epoch`` label.
     """
 
-    def __init__(self, patience: int = 10, min_delta: float = 0.0, mode: str = "min",
-                 restore_best: bool = True):
-        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 1:
+    def __init__(
+        self,
+        patience: int = 10,
+        min_delta: float = 0.0,
+        mode: str = "min",
+        restore_best: bool = True,
+    ):
+        if (
+            isinstance(patience, bool)
+            or not isinstance(patience, numbers.Integral)
+            or patience < 1
+        ):
             raise ValueError(f"patience must be a positive integer, got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) \
-                or not 0.0 <= float(min_delta) < math.inf:
-            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+        if (
+            isinstance(min_delta, bool)
+            or not isinstance(min_delta, numbers.Real)
+            or not 0.0 <= float(min_delta) < math.inf
+        ):
+            raise ValueError(
+                f"min_delta must be a finite number >= 0, got {min_delta!r}"
+            )
         if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' (a loss) or 'max' (a score), got {mode!r}")
+            raise ValueError(
+                f"mode must be 'min' (a loss) or 'max' (a score), got {mode!r}"
+            )
         self.patience, self.min_delta, self.mode = int(patience), float(min_delta), mode
         self.restore_best = bool(restore_best)
         self.best = math.inf if mode == "min" else -math.inf
@@ -76,7 +92,9 @@ class EarlyStopping:
     def step(self, value, model=None, epoch: int | None = None) -> bool:
         """Record one epoch's value (and the model's weights if it improves); True means stop."""
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ValueError(f"value must be a real number (the epoch's metric), got {value!r}")
+            raise ValueError(
+                f"value must be a real number (the epoch's metric), got {value!r}"
+            )
         epoch = self._calls if epoch is None else int(epoch)
         self._calls += 1
         if self.improves(float(value)):
@@ -94,12 +112,16 @@ class EarlyStopping:
     def restore(self, model) -> None:
         """Load the weights of the best epoch into ``model`` (torch or labkit)."""
         if self.best_state is None:
-            raise ValueError("model: no weights were recorded; pass the model to step()")
+            raise ValueError(
+                "model: no weights were recorded; pass the model to step()"
+            )
         model.load_state_dict(self.best_state)
 
     def __repr__(self) -> str:
-        return (f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta}, "
-                f"mode={self.mode!r}, best={self.best:.6g}, best_epoch={self.best_epoch})")
+        return (
+            f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta}, "
+            f"mode={self.mode!r}, best={self.best:.6g}, best_epoch={self.best_epoch})"
+        )
 
 
 def _check_data(data, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -108,11 +130,15 @@ def _check_data(data, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{name} must be a pair (X, y), got {type(data).__name__}")
     X, y = np.asarray(data[0], dtype=np.float64), np.asarray(data[1])
     if X.ndim == 0 or len(X) == 0:
-        raise ValueError(f"{name}: X must be a non-empty batch-first array, got shape {X.shape}")
+        raise ValueError(
+            f"{name}: X must be a non-empty batch-first array, got shape {X.shape}"
+        )
     if not np.isfinite(X).all():
         raise ValueError(f"{name}: X contains NaN or infinite values")
     if y.shape != (len(X),) or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{name}: y must hold {len(X)} integer labels, got dtype {y.dtype}, shape {y.shape}")
+        raise ValueError(
+            f"{name}: y must hold {len(X)} integer labels, got dtype {y.dtype}, shape {y.shape}"
+        )
     return X, y.astype(np.int64)
 
 
@@ -144,9 +170,20 @@ def evaluate(model, X, y, loss_fn=None, device=None) -> tuple[float, float]:
     return loss, accuracy
 
 
-def fit(model, optimizer, train, val, *, epochs: int, batch_size: int | None = None,
-        loss_fn=None, augment: Callable | None = None, early_stopping: EarlyStopping | None = None,
-        rng=0, device=None) -> dict:
+def fit(
+    model,
+    optimizer,
+    train,
+    val,
+    *,
+    epochs: int,
+    batch_size: int | None = None,
+    loss_fn=None,
+    augment: Callable | None = None,
+    early_stopping: EarlyStopping | None = None,
+    rng=0,
+    device=None,
+) -> dict:
     """Train ``model`` with ``optimizer`` on ``train`` for up to ``epochs`` epochs; the history.
 
     ``batch_size=None`` uses the whole training set as one batch. The history holds numpy arrays
@@ -161,13 +198,25 @@ def fit(model, optimizer, train, val, *, epochs: int, batch_size: int | None = N
 
     X, y = _check_data(train, "train")
     X_val, y_val = _check_data(val, "val")
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+    if (
+        isinstance(epochs, bool)
+        or not isinstance(epochs, numbers.Integral)
+        or epochs < 1
+    ):
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     batch_size = len(X) if batch_size is None else batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, numbers.Integral)
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"batch_size must be a positive integer or None, got {batch_size!r}"
+        )
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
-        raise ValueError(f"early_stopping must be an EarlyStopping, got {type(early_stopping).__name__}")
+        raise ValueError(
+            f"early_stopping must be an EarlyStopping, got {type(early_stopping).__name__}"
+        )
     loss_fn = torch.nn.CrossEntropyLoss() if loss_fn is None else loss_fn
     device, dtype = _placement(model, device)
     g = _generator(rng)
@@ -180,22 +229,31 @@ def fit(model, optimizer, train, val, *, epochs: int, batch_size: int | None = N
             if augment is not None:
                 xb = _augmented(augment, xb, g)
             optimizer.zero_grad()
-            loss = loss_fn(model(torch.as_tensor(xb, dtype=dtype, device=device)),
-                           torch.as_tensor(yb, device=device))
+            loss = loss_fn(
+                model(torch.as_tensor(xb, dtype=dtype, device=device)),
+                torch.as_tensor(yb, device=device),
+            )
             loss.backward()
             optimizer.step()
             seen.append((loss.item(), len(yb)))
         train_loss, train_acc = evaluate(model, X, y, loss_fn, device)
         val_loss, val_acc = evaluate(model, X_val, y_val, loss_fn, device)
         batch_loss = sum(v * n for v, n in seen) / len(X)
-        for key, value in zip(keys, (epoch, train_loss, train_acc, val_loss, val_acc, batch_loss)):
+        for key, value in zip(
+            keys, (epoch, train_loss, train_acc, val_loss, val_acc, batch_loss)
+        ):
             history[key].append(value)
-        if early_stopping is not None and early_stopping.step(val_loss, model, epoch=epoch):
+        if early_stopping is not None and early_stopping.step(
+            val_loss, model, epoch=epoch
+        ):
             break
     history = {k: np.asarray(v) for k, v in history.items()}
     history["best_epoch"] = history["stopped_epoch"] = None
     if early_stopping is not None:
-        history["best_epoch"], history["stopped_epoch"] = early_stopping.best_epoch, early_stopping.stopped_epoch
+        history["best_epoch"], history["stopped_epoch"] = (
+            early_stopping.best_epoch,
+            early_stopping.stopped_epoch,
+        )
         if early_stopping.restore_best and early_stopping.best_state is not None:
             early_stopping.restore(model)
     return history
@@ -205,7 +263,9 @@ def _augmented(augment: Callable, xb: np.ndarray, g: np.random.Generator) -> np.
     """augment(xb, g), checked to be a finite array of the batch's shape."""
     out = np.asarray(augment(xb, g), dtype=np.float64)
     if out.shape != xb.shape:
-        raise ValueError(f"augment must return an array of the batch's shape {xb.shape}, got {out.shape}")
+        raise ValueError(
+            f"augment must return an array of the batch's shape {xb.shape}, got {out.shape}"
+        )
     if not np.isfinite(out).all():
         raise ValueError("augment returned NaN or infinite values")
     return out

@@ -63,14 +63,32 @@ from scipy.optimize import linprog
 from .nets import Module
 
 __all__ = [
-    "step", "unit", "layer", "step_network", "compose_affine", "truth_table",
-    "NAND_WEIGHT", "NAND_BIAS", "nand", "not_", "and_", "or_", "xor", "XOR_NAND_UNITS",
-    "XOR_STEP_LAYERS", "PerceptronResult", "perceptron", "separation_margin",
-    "sigmoid", "binary_cross_entropy_with_logits", "BCEWithLogitsLoss",
+    "step",
+    "unit",
+    "layer",
+    "step_network",
+    "compose_affine",
+    "truth_table",
+    "NAND_WEIGHT",
+    "NAND_BIAS",
+    "nand",
+    "not_",
+    "and_",
+    "or_",
+    "xor",
+    "XOR_NAND_UNITS",
+    "XOR_STEP_LAYERS",
+    "PerceptronResult",
+    "perceptron",
+    "separation_margin",
+    "sigmoid",
+    "binary_cross_entropy_with_logits",
+    "BCEWithLogitsLoss",
 ]
 
 
 # --- input checks -------------------------------------------------------------------------------
+
 
 def _array(value, name: str, ndim: int | None = None) -> np.ndarray:
     """``value`` as a finite, non-empty float64 array, with ``ndim`` dimensions if given."""
@@ -88,11 +106,14 @@ def _binary(value, name: str) -> np.ndarray:
     """``value`` as a float64 array whose entries are all 0 or 1."""
     arr = _array(value, name)
     if not np.all((arr == 0) | (arr == 1)):
-        raise ValueError(f"{name} must contain only 0 and 1, got values {np.unique(arr)[:5]}")
+        raise ValueError(
+            f"{name} must contain only 0 and 1, got values {np.unique(arr)[:5]}"
+        )
     return arr
 
 
 # --- units, layers, networks --------------------------------------------------------------------
+
 
 def step(z) -> np.ndarray:
     """U(z) = 1 where z > 0, else 0 (so U(0) = 0), as float64."""
@@ -118,10 +139,13 @@ def layer(X, weight, bias, activation: Callable = step) -> np.ndarray:
     weight = _array(weight, "weight", ndim=2)
     bias = _array(bias, "bias", ndim=1)
     if weight.shape[1] != X.shape[1]:
-        raise ValueError(f"weight has shape {weight.shape} (out, in) but X has {X.shape[1]} "
-                         "features")
+        raise ValueError(
+            f"weight has shape {weight.shape} (out, in) but X has {X.shape[1]} features"
+        )
     if bias.shape[0] != weight.shape[0]:
-        raise ValueError(f"bias has {bias.shape[0]} entries, expected {weight.shape[0]}")
+        raise ValueError(
+            f"bias has {bias.shape[0]} entries, expected {weight.shape[0]}"
+        )
     return activation(X @ weight.T + bias)  # (N, out)
 
 
@@ -151,14 +175,18 @@ def compose_affine(layers) -> tuple[np.ndarray, np.ndarray]:
         weight = _array(weight, f"layers[{i}] weight", ndim=2)
         bias = _array(bias, f"layers[{i}] bias", ndim=1)
         if bias.shape[0] != weight.shape[0]:
-            raise ValueError(f"layers[{i}] bias has {bias.shape[0]} entries, expected "
-                             f"{weight.shape[0]}")
+            raise ValueError(
+                f"layers[{i}] bias has {bias.shape[0]} entries, expected "
+                f"{weight.shape[0]}"
+            )
         if W is None:
             W, c = weight.copy(), bias.copy()
             continue
         if weight.shape[1] != W.shape[0]:
-            raise ValueError(f"layers[{i}] weight has shape {weight.shape} but the previous "
-                             f"layer has {W.shape[0]} outputs")
+            raise ValueError(
+                f"layers[{i}] weight has shape {weight.shape} but the previous "
+                f"layer has {W.shape[0]} outputs"
+            )
         W, c = weight @ W, weight @ c + bias
     return W, c
 
@@ -208,22 +236,26 @@ XOR_NAND_UNITS = 4  # the number of NAND units ``xor`` uses
 
 # XOR as a two-layer step network in torch's shapes: hidden units OR and NAND, output AND.
 XOR_STEP_LAYERS = (
-    (np.array([[2.0, 2.0], [-2.0, -2.0]]), np.array([-1.0, 3.0])),  # OR, NAND: (2, 2), (2,)
-    (np.array([[2.0, 2.0]]), np.array([-3.0])),                       # AND: (1, 2), (1,)
+    (
+        np.array([[2.0, 2.0], [-2.0, -2.0]]),
+        np.array([-1.0, 3.0]),
+    ),  # OR, NAND: (2, 2), (2,)
+    (np.array([[2.0, 2.0]]), np.array([-3.0])),  # AND: (1, 2), (1,)
 )
 
 
 # --- the perceptron and linear separability ----------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PerceptronResult:
     """What ``perceptron`` learned: final weights, and per epoch the mistakes and the weights."""
 
-    weight: np.ndarray    # (d,)
+    weight: np.ndarray  # (d,)
     bias: float
     mistakes: np.ndarray  # (epochs,) int64: mistakes made during each epoch
-    weights: np.ndarray   # (epochs, d): w after each epoch
-    biases: np.ndarray    # (epochs,): b after each epoch
+    weights: np.ndarray  # (epochs, d): w after each epoch
+    biases: np.ndarray  # (epochs,): b after each epoch
 
 
 def perceptron(X, y, *, epochs: int = 20, lr: float = 1.0) -> PerceptronResult:
@@ -232,7 +264,11 @@ def perceptron(X, y, *, epochs: int = 20, lr: float = 1.0) -> PerceptronResult:
     y = _binary(y, "y")
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+    if (
+        isinstance(epochs, bool)
+        or not isinstance(epochs, (int, np.integer))
+        or epochs < 1
+    ):
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
@@ -266,12 +302,15 @@ def separation_margin(X, y) -> float:
     cost[-1] = -1.0  # maximise t
     bounds = [(-1.0, 1.0)] * d + [(None, None), (None, None)]
     result = linprog(cost, A_ub=A_ub, b_ub=np.zeros(n), bounds=bounds, method="highs")
-    if not result.success:  # pragma: no cover - the programme is always feasible and bounded
+    if (
+        not result.success
+    ):  # pragma: no cover - the programme is always feasible and bounded
         raise RuntimeError(f"linear programme failed: {result.message}")
     return float(result.x[-1])
 
 
 # --- stable sigmoid and binary cross-entropy ---------------------------------------------------
+
 
 def sigmoid(z) -> np.ndarray:
     """sigmoid(z) = 1 / (1 + exp(-z)), evaluated with ``e = exp(-|z|)`` so nothing overflows."""
@@ -310,7 +349,9 @@ class BCEWithLogitsLoss(Module):
         z = _array(input, "input")
         y = _array(target, "target")
         if y.shape != z.shape:
-            raise ValueError(f"target has shape {y.shape}, expected the input's shape {z.shape}")
+            raise ValueError(
+                f"target has shape {y.shape}, expected the input's shape {z.shape}"
+            )
         if y.min() < 0 or y.max() > 1:
             raise ValueError("target must lie in [0, 1]")
         self._cache = (z, y)

@@ -90,8 +90,10 @@ def _cases_add_bias():
 
 def _cases_summary():
     values = [np.array([1.0, 2.0, 4.5]), np.arange(10.0), np.array([-3.0])]
-    return [Case(f"{len(v)} values", (v,), expected=(sum(v.tolist()) / len(v), len(v)))
-            for v in values]
+    return [
+        Case(f"{len(v)} values", (v,), expected=(sum(v.tolist()) / len(v), len(v)))
+        for v in values
+    ]
 
 
 def _cases_softmax():
@@ -100,20 +102,38 @@ def _cases_softmax():
     for n, k in ((5, 3), (2, 7)):
         Z = rng.normal(scale=3.0, size=(n, k))
         P = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)  # closed form, no shift
-        out.append(Case(f"Z of shape ({n}, {k})", (Z,),
-                        expected={"probs": P, "argmax": np.argmax(P, axis=1).astype(np.int64)}))
+        out.append(
+            Case(
+                f"Z of shape ({n}, {k})",
+                (Z,),
+                expected={"probs": P, "argmax": np.argmax(P, axis=1).astype(np.int64)},
+            )
+        )
     return out
 
 
 def register() -> None:
     """Register the fixture exercises (again after ``unregister``)."""
     unregister()
-    exercise("99.1", title="Add a bias", points=2, function="add_bias", reference=_add_bias,
-             hint="Broadcast b over the rows.")(_cases_add_bias)
-    exercise("99.2", title="Mean and count", points=1, function="summary",
-             reference=_summary)(_cases_summary)
-    exercise("99.3", title="Softmax of rows", points=3, function="softmax_rows",
-             reference=_softmax_rows, rtol=1e-9)(_cases_softmax)
+    exercise(
+        "99.1",
+        title="Add a bias",
+        points=2,
+        function="add_bias",
+        reference=_add_bias,
+        hint="Broadcast b over the rows.",
+    )(_cases_add_bias)
+    exercise(
+        "99.2", title="Mean and count", points=1, function="summary", reference=_summary
+    )(_cases_summary)
+    exercise(
+        "99.3",
+        title="Softmax of rows",
+        points=3,
+        function="softmax_rows",
+        reference=_softmax_rows,
+        rtol=1e-9,
+    )(_cases_softmax)
 
 
 def unregister() -> None:
@@ -131,12 +151,22 @@ def notebook(sources: dict[str, str], *, scratch: bool = True) -> dict:
     for exercise_id, source in sources.items():
         cells.append(_markdown(f"Exercise {exercise_id}"))
         cells.append(_code(source, {"tags": ["exercise"], "exercise": exercise_id}))
-        cells.append(_code(f'check("{exercise_id}", {FUNCTIONS.get(exercise_id, "f")})'))
-    return {"cells": cells, "metadata": {"kernelspec": {"name": "python3",
-                                                         "display_name": "Python 3",
-                                                         "language": "python"},
-                                         "language_info": {"name": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
+        cells.append(
+            _code(f'check("{exercise_id}", {FUNCTIONS.get(exercise_id, "f")})')
+        )
+    return {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {
+                "name": "python3",
+                "display_name": "Python 3",
+                "language": "python",
+            },
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
 def write_notebook(path: Path, sources: dict[str, str], **kwargs) -> Path:
@@ -150,5 +180,10 @@ def _markdown(text: str) -> dict:
 
 def _code(source: str, metadata: dict | None = None) -> dict:
     lines = source.splitlines(keepends=True)
-    return {"cell_type": "code", "execution_count": None, "metadata": metadata or {},
-            "outputs": [], "source": lines}
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": metadata or {},
+        "outputs": [],
+        "source": lines,
+    }

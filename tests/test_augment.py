@@ -21,14 +21,19 @@ def torch_shift(x, dy, dx):
     h, w = x.shape[-2:]
     k = max(abs(dy), abs(dx), 1)
     padded = F.pad(torch.tensor(x), (k, k, k, k))  # (N, C, H + 2k, W + 2k)
-    return padded[..., k - dy:k - dy + h, k - dx:k - dx + w].numpy()
+    return padded[..., k - dy : k - dy + h, k - dx : k - dx + w].numpy()
 
 
 # ----------------------------------------------------------------------------- deterministic
 
+
 def test_flips_equal_torch_flip(images):
-    np.testing.assert_array_equal(augment.hflip(images), torch.flip(torch.tensor(images), [3]).numpy())
-    np.testing.assert_array_equal(augment.vflip(images), torch.flip(torch.tensor(images), [2]).numpy())
+    np.testing.assert_array_equal(
+        augment.hflip(images), torch.flip(torch.tensor(images), [3]).numpy()
+    )
+    np.testing.assert_array_equal(
+        augment.vflip(images), torch.flip(torch.tensor(images), [2]).numpy()
+    )
 
 
 def test_flips_are_involutions_and_commute_into_a_half_turn(images):
@@ -40,7 +45,9 @@ def test_flips_are_involutions_and_commute_into_a_half_turn(images):
 
 @pytest.mark.parametrize("dy, dx", [(0, 0), (1, 0), (0, -2), (2, 3), (-3, 1), (-5, -6)])
 def test_shift_equals_zero_padded_crop(images, dy, dx):
-    np.testing.assert_array_equal(augment.shift(images, dy, dx), torch_shift(images, dy, dx))
+    np.testing.assert_array_equal(
+        augment.shift(images, dy, dx), torch_shift(images, dy, dx)
+    )
 
 
 def test_shift_hand_example():
@@ -64,7 +71,9 @@ def test_per_image_shifts_equal_one_shift_per_image(images):
     dy, dx = np.array([0, 1, -1, 2, -3]), np.array([1, 0, -2, 2, 0])
     got = augment.shift(images, dy, dx)
     for i in range(len(images)):
-        np.testing.assert_array_equal(got[i], augment.shift(images[i:i + 1], int(dy[i]), int(dx[i]))[0])
+        np.testing.assert_array_equal(
+            got[i], augment.shift(images[i : i + 1], int(dy[i]), int(dx[i]))[0]
+        )
 
 
 def test_inputs_are_not_modified(images):
@@ -79,12 +88,17 @@ def test_inputs_are_not_modified(images):
 
 # ----------------------------------------------------------------------------- random
 
-@pytest.mark.parametrize("fn, flip", [(augment.random_hflip, augment.hflip),
-                                      (augment.random_vflip, augment.vflip)])
+
+@pytest.mark.parametrize(
+    "fn, flip",
+    [(augment.random_hflip, augment.hflip), (augment.random_vflip, augment.vflip)],
+)
 def test_random_flip_acts_per_image_where_the_draw_is_below_p(images, fn, flip):
     p = 0.5
-    chosen = np.random.default_rng(3).random(len(images)) < p      # the documented first draw
-    assert 0 < chosen.sum() < len(images)                          # a mixed case, so the test bites
+    chosen = (
+        np.random.default_rng(3).random(len(images)) < p
+    )  # the documented first draw
+    assert 0 < chosen.sum() < len(images)  # a mixed case, so the test bites
     got = fn(images, p, rng=3)
     np.testing.assert_array_equal(got[chosen], flip(images[chosen]))
     np.testing.assert_array_equal(got[~chosen], images[~chosen])
@@ -97,7 +111,9 @@ def test_random_flip_p0_is_identity_and_p1_always_flips(images, fn):
 
 
 def test_random_flip_frequency_matches_p():
-    x = np.arange(2.0).reshape(1, 1, 1, 2).repeat(20000, axis=0)   # [0, 1] flips to [1, 0]
+    x = (
+        np.arange(2.0).reshape(1, 1, 1, 2).repeat(20000, axis=0)
+    )  # [0, 1] flips to [1, 0]
     flipped = augment.random_hflip(x, 0.3, rng=11)[:, 0, 0, 0] == 1.0
     assert abs(flipped.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / 20000)
 
@@ -107,15 +123,20 @@ def test_random_shift_uses_documented_draws(images):
     move = g.random(len(images)) < 0.6
     d = g.integers(-2, 3, size=(len(images), 2))
     d[~move] = 0
-    np.testing.assert_array_equal(augment.random_shift(images, 2, 0.6, rng=5),
-                                  augment.shift(images, d[:, 0], d[:, 1]))
+    np.testing.assert_array_equal(
+        augment.random_shift(images, 2, 0.6, rng=5),
+        augment.shift(images, d[:, 0], d[:, 1]),
+    )
 
 
 def test_random_shift_covers_the_range_uniformly():
     x = np.zeros((6000, 1, 9, 9))
-    x[:, 0, 4, 4] = 1.0                                             # one bright pixel in the middle
+    x[:, 0, 4, 4] = 1.0  # one bright pixel in the middle
     out = augment.random_shift(x, 2, rng=2)
-    rows, cols = np.nonzero(out[:, 0].sum(axis=2))[1], np.nonzero(out[:, 0].sum(axis=1))[1]
+    rows, cols = (
+        np.nonzero(out[:, 0].sum(axis=2))[1],
+        np.nonzero(out[:, 0].sum(axis=1))[1],
+    )
     for offsets in (rows - 4, cols - 4):
         counts = np.bincount(offsets + 2, minlength=5)
         assert len(counts) == 5 and np.all(np.abs(counts / 6000 - 0.2) < 0.03)
@@ -138,9 +159,14 @@ def test_gaussian_noise_accepts_any_batch_first_array():
 
 
 def test_seeds_reproduce_and_a_generator_advances(images):
-    np.testing.assert_array_equal(augment.random_shift(images, 2, rng=9), augment.random_shift(images, 2, rng=9))
+    np.testing.assert_array_equal(
+        augment.random_shift(images, 2, rng=9), augment.random_shift(images, 2, rng=9)
+    )
     g = np.random.default_rng(9)
-    first, second = augment.gaussian_noise(images, 1.0, rng=g), augment.gaussian_noise(images, 1.0, rng=g)
+    first, second = (
+        augment.gaussian_noise(images, 1.0, rng=g),
+        augment.gaussian_noise(images, 1.0, rng=g),
+    )
     assert not np.array_equal(first, second)
 
 
@@ -153,8 +179,14 @@ def test_none_rng_follows_numpy_global_seed(images):
 
 
 def test_compose_equals_the_transforms_in_sequence(images):
-    pipeline = augment.Compose([augment.RandomShift(1, p=0.5), augment.RandomHorizontalFlip(0.5),
-                                augment.RandomVerticalFlip(0.2), augment.GaussianNoise(0.1, p=0.5)])
+    pipeline = augment.Compose(
+        [
+            augment.RandomShift(1, p=0.5),
+            augment.RandomHorizontalFlip(0.5),
+            augment.RandomVerticalFlip(0.2),
+            augment.GaussianNoise(0.1, p=0.5),
+        ]
+    )
     g = np.random.default_rng(8)
     expected = augment.random_shift(images, 1, 0.5, g)
     expected = augment.random_hflip(expected, 0.5, g)
@@ -165,6 +197,7 @@ def test_compose_equals_the_transforms_in_sequence(images):
 
 
 # ----------------------------------------------------------------------------- shapes and labels
+
 
 def on_main_diagonal(img):
     """Whether the bright pixels of a noise-free image lie on one line of slope +1 (row - col const)."""
@@ -178,7 +211,9 @@ def test_flipping_a_diagonal_leaves_the_class_set_and_a_half_turn_does_not():
     assert all(on_main_diagonal(img[0]) for img in diagonals)
     assert not any(on_main_diagonal(img[0]) for img in augment.hflip(diagonals))
     assert not any(on_main_diagonal(img[0]) for img in augment.vflip(diagonals))
-    assert all(on_main_diagonal(img[0]) for img in augment.hflip(augment.vflip(diagonals)))
+    assert all(
+        on_main_diagonal(img[0]) for img in augment.hflip(augment.vflip(diagonals))
+    )
 
 
 def test_a_transpose_turns_vertical_bars_into_horizontal_bars():
@@ -192,24 +227,55 @@ def test_a_transpose_turns_vertical_bars_into_horizontal_bars():
 
 # ----------------------------------------------------------------------------- bad input
 
-@pytest.mark.parametrize("call, fragment", [
-    (lambda: augment.hflip(np.zeros((2, 3, 3))), "4-D image batch"),
-    (lambda: augment.vflip(np.zeros((0, 1, 3, 3))), "non-empty"),
-    (lambda: augment.hflip(np.full((1, 1, 2, 2), np.nan)), "NaN"),
-    (lambda: augment.hflip("abc"), "numeric array"),
-    (lambda: augment.shift(np.zeros((2, 1, 3, 3)), 1.5, 0), "dy must be an integer"),
-    (lambda: augment.shift(np.zeros((2, 1, 3, 3)), 0, [1, 2, 3]), "dx must be one integer or 2"),
-    (lambda: augment.random_hflip(np.zeros((1, 1, 2, 2)), 1.5), "p must be a probability"),
-    (lambda: augment.random_vflip(np.zeros((1, 1, 2, 2)), -0.1), "p must be a probability"),
-    (lambda: augment.random_shift(np.zeros((1, 1, 2, 2)), -1), "max_shift must be a non-negative integer"),
-    (lambda: augment.random_shift(np.zeros((1, 1, 2, 2)), 1.0), "max_shift must be a non-negative integer"),
-    (lambda: augment.gaussian_noise(np.zeros((1, 3)), -0.1), "std must be a finite number"),
-    (lambda: augment.gaussian_noise(np.zeros(()), 0.1), "non-empty batch-first"),
-    (lambda: augment.random_hflip(np.zeros((1, 1, 2, 2)), 0.5, rng=-3), "rng must be"),
-    (lambda: augment.RandomShift(max_shift=-2), "max_shift"),
-    (lambda: augment.GaussianNoise(std=float("inf")), "std"),
-    (lambda: augment.Compose([augment.RandomShift(1), "flip"]), "transforms[1] must be callable"),
-])
+
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (lambda: augment.hflip(np.zeros((2, 3, 3))), "4-D image batch"),
+        (lambda: augment.vflip(np.zeros((0, 1, 3, 3))), "non-empty"),
+        (lambda: augment.hflip(np.full((1, 1, 2, 2), np.nan)), "NaN"),
+        (lambda: augment.hflip("abc"), "numeric array"),
+        (
+            lambda: augment.shift(np.zeros((2, 1, 3, 3)), 1.5, 0),
+            "dy must be an integer",
+        ),
+        (
+            lambda: augment.shift(np.zeros((2, 1, 3, 3)), 0, [1, 2, 3]),
+            "dx must be one integer or 2",
+        ),
+        (
+            lambda: augment.random_hflip(np.zeros((1, 1, 2, 2)), 1.5),
+            "p must be a probability",
+        ),
+        (
+            lambda: augment.random_vflip(np.zeros((1, 1, 2, 2)), -0.1),
+            "p must be a probability",
+        ),
+        (
+            lambda: augment.random_shift(np.zeros((1, 1, 2, 2)), -1),
+            "max_shift must be a non-negative integer",
+        ),
+        (
+            lambda: augment.random_shift(np.zeros((1, 1, 2, 2)), 1.0),
+            "max_shift must be a non-negative integer",
+        ),
+        (
+            lambda: augment.gaussian_noise(np.zeros((1, 3)), -0.1),
+            "std must be a finite number",
+        ),
+        (lambda: augment.gaussian_noise(np.zeros(()), 0.1), "non-empty batch-first"),
+        (
+            lambda: augment.random_hflip(np.zeros((1, 1, 2, 2)), 0.5, rng=-3),
+            "rng must be",
+        ),
+        (lambda: augment.RandomShift(max_shift=-2), "max_shift"),
+        (lambda: augment.GaussianNoise(std=float("inf")), "std"),
+        (
+            lambda: augment.Compose([augment.RandomShift(1), "flip"]),
+            "transforms[1] must be callable",
+        ),
+    ],
+)
 def test_bad_input(call, fragment):
     with pytest.raises(ValueError) as info:
         call()

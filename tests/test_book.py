@@ -32,20 +32,45 @@ HTML = ROOT / "book" / "_build" / "html"
 # `make book TOC=other.yml` builds a partial book (say, one chapter) and exports BOOK_TOC to match.
 TOC = Path(os.environ.get("BOOK_TOC") or ROOT / "book" / "_toc.yml")
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 MATHJAX = "_static/mathjax/tex-chtml.js"
 # Elements whose URL the browser loads by itself (unlike <a href>, which a reader follows).
-LOADED = {"script": "src", "img": "src", "source": "src", "iframe": "src", "video": "src",
-          "audio": "src", "embed": "src"}
-LOADED_LINK_RELS = {"stylesheet", "preload", "modulepreload", "icon", "shortcut", "prefetch",
-                    "manifest", "apple-touch-icon"}
+LOADED = {
+    "script": "src",
+    "img": "src",
+    "source": "src",
+    "iframe": "src",
+    "video": "src",
+    "audio": "src",
+    "embed": "src",
+}
+LOADED_LINK_RELS = {
+    "stylesheet",
+    "preload",
+    "modulepreload",
+    "icon",
+    "shortcut",
+    "prefetch",
+    "manifest",
+    "apple-touch-icon",
+}
 
 
 def _require_book() -> None:
     if not (HTML / "index.html").is_file():
-        pytest.fail(f"the book is not built: {HTML / 'index.html'} is missing. Run `make book` "
-                    "first (`make test` runs it before these tests).", pytrace=False)
+        pytest.fail(
+            f"the book is not built: {HTML / 'index.html'} is missing. Run `make book` "
+            "first (`make test` runs it before these tests).",
+            pytrace=False,
+        )
 
 
 def toc_pages() -> list[str]:
@@ -70,8 +95,10 @@ class _Page(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.ids: set[str] = set()
-        self.links: list[tuple[str, str]] = []    # (tag, url) a reader can follow
-        self.loads: list[tuple[str, str]] = []    # (tag, url) the browser fetches by itself
+        self.links: list[tuple[str, str]] = []  # (tag, url) a reader can follow
+        self.loads: list[
+            tuple[str, str]
+        ] = []  # (tag, url) the browser fetches by itself
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -80,7 +107,9 @@ class _Page(HTMLParser):
                 self.ids.add(attrs[key])
         if tag == "link" and attrs.get("href"):
             rels = set((attrs.get("rel") or "").lower().split())
-            (self.loads if rels & LOADED_LINK_RELS else self.links).append((tag, attrs["href"]))
+            (self.loads if rels & LOADED_LINK_RELS else self.links).append(
+                (tag, attrs["href"])
+            )
         elif tag in LOADED and attrs.get(LOADED[tag]):
             self.loads.append((tag, attrs[LOADED[tag]]))
         elif tag == "a" and attrs.get("href"):
@@ -99,8 +128,11 @@ def _is_remote(url: str) -> bool:
 
 def _site_pages() -> list[Path]:
     """Every HTML page of the site (the theme's template snippets under _static excluded)."""
-    return sorted(p for p in HTML.rglob("*.html")
-                  if p.relative_to(HTML).parts[0] not in ("_static", "_sources"))
+    return sorted(
+        p
+        for p in HTML.rglob("*.html")
+        if p.relative_to(HTML).parts[0] not in ("_static", "_sources")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +160,15 @@ def test_every_labkit_module_has_an_api_page_in_the_toc():
 
     import labkit
 
-    chapter_cases = re.compile(r"labkit\.exercises\.ch\d\d$")   # exercise definitions, not API
+    chapter_cases = re.compile(
+        r"labkit\.exercises\.ch\d\d$"
+    )  # exercise definitions, not API
     modules = {
-        info.name for info in pkgutil.walk_packages(labkit.__path__, "labkit.")
+        info.name
+        for info in pkgutil.walk_packages(labkit.__path__, "labkit.")
         if not any(part.startswith("_") for part in info.name.split("."))
-        and not chapter_cases.match(info.name)}
+        and not chapter_cases.match(info.name)
+    }
     toc = set(toc_pages())
     documented = {}
     for page in (ROOT / "book" / "api").glob("*.md"):
@@ -158,12 +194,18 @@ def test_every_internal_link_resolves_to_a_file_and_an_anchor(site):
                 ids = site[target].ids if target in site else _parse(target).ids
                 if fragment not in ids:
                     broken.append(f"{where} (no element with id {fragment!r})")
-    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:50])
+    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(
+        broken[:50]
+    )
 
 
 def test_no_page_loads_anything_from_the_network(site):
-    remote = [f"{page.relative_to(HTML)}: <{tag}> {url}"
-              for page, parsed in site.items() for tag, url in parsed.loads if _is_remote(url)]
+    remote = [
+        f"{page.relative_to(HTML)}: <{tag}> {url}"
+        for page, parsed in site.items()
+        for tag, url in parsed.loads
+        if _is_remote(url)
+    ]
     assert not remote, "pages load from the network:\n" + "\n".join(remote[:50])
 
 
@@ -174,8 +216,12 @@ def test_stylesheets_and_their_fonts_are_in_the_site():
     _require_book()
     missing, remote = [], []
     for css in sorted(HTML.glob("_static/**/*.css")):
-        text = re.sub(r"/\*.*?\*/", "", css.read_text(encoding="utf-8", errors="replace"),
-                      flags=re.S)
+        text = re.sub(
+            r"/\*.*?\*/",
+            "",
+            css.read_text(encoding="utf-8", errors="replace"),
+            flags=re.S,
+        )
         for _, url in CSS_URL.findall(text):
             if url.startswith(("data:", "#")):
                 continue
@@ -183,8 +229,12 @@ def test_stylesheets_and_their_fonts_are_in_the_site():
                 remote.append(f"{css.relative_to(HTML)}: {url}")
             elif not _target(css, url)[0].is_file():
                 missing.append(f"{css.relative_to(HTML)}: {url}")
-        remote += [f"{css.relative_to(HTML)}: @import {m}"
-                   for m in re.findall(r"@import\s+(?:url\()?['\"]?(https?://[^'\")\s]+)", text)]
+        remote += [
+            f"{css.relative_to(HTML)}: @import {m}"
+            for m in re.findall(
+                r"@import\s+(?:url\()?['\"]?(https?://[^'\")\s]+)", text
+            )
+        ]
     assert not remote, "stylesheets fetch from the network:\n" + "\n".join(remote)
     assert not missing, "stylesheets name files the site lacks:\n" + "\n".join(missing)
     fonts = list(HTML.glob("_static/vendor/fontawesome/**/*.woff2"))
@@ -193,28 +243,37 @@ def test_stylesheets_and_their_fonts_are_in_the_site():
 
 def test_math_pages_load_the_bundled_mathjax(site):
     assert (HTML / MATHJAX).is_file(), f"{MATHJAX} is missing from the site"
-    assert list((HTML / "_static/mathjax/output/chtml/fonts/woff-v2").glob("*.woff")), \
+    assert list((HTML / "_static/mathjax/output/chtml/fonts/woff-v2").glob("*.woff")), (
         "MathJax's web fonts are missing from the site"
+    )
     for page in toc_pages():
         text = (HTML / page).read_text(encoding="utf-8")
         if 'class="math' in text:
             scripts = [url for tag, url in site[HTML / page].loads if tag == "script"]
-            assert any(urlsplit(url).path.endswith(MATHJAX) for url in scripts), \
+            assert any(urlsplit(url).path.endswith(MATHJAX) for url in scripts), (
                 f"{page} has math but does not load {MATHJAX}: {scripts}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
 # In the browser, offline.
 
+
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip(f"no browser: {CHROMIUM} is not installed (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api",
-                                         reason="playwright is not installed (pip install -e '.[dev]')")
+        pytest.skip(
+            f"no browser: {CHROMIUM} is not installed (apt-get install -y chromium)"
+        )
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="playwright is not installed (pip install -e '.[dev]')",
+    )
     _require_book()
     with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -229,7 +288,9 @@ class OfflineReader:
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
         self.page.set_default_timeout(60_000)
-        self.page.on("pageerror", lambda exc: self.errors.append(f"{self.page.url}: {exc}"))
+        self.page.on(
+            "pageerror", lambda exc: self.errors.append(f"{self.page.url}: {exc}")
+        )
 
     def _route(self, route):
         url = route.request.url
@@ -305,32 +366,41 @@ def test_every_page_reads_offline_with_math_and_figures(reader):
             if not seen["mathjax"]:
                 problems.append(f"{page}: MathJax did not load")
             if seen["typeset"] != seen["math"]:
-                problems.append(f"{page}: {seen['math'] - seen['typeset']} of {seen['math']} "
-                                f"formulas not typeset, e.g. {seen['untypeset']}")
+                problems.append(
+                    f"{page}: {seen['math'] - seen['typeset']} of {seen['math']} "
+                    f"formulas not typeset, e.g. {seen['untypeset']}"
+                )
         if seen["texErrors"]:
             problems.append(f"{page}: TeX errors {seen['texErrors']}")
         raw = RAW_MATH.findall(seen["text"])
         if raw:
             problems.append(f"{page}: raw TeX left in the text: {raw[:3]}")
         if seen["fontErrors"]:
-            problems.append(f"{page}: fonts that did not load: {seen['fontErrors'][:5]}")
+            problems.append(
+                f"{page}: fonts that did not load: {seen['fontErrors'][:5]}"
+            )
         if seen["brokenImages"]:
-            problems.append(f"{page}: images that do not load: {seen['brokenImages'][:5]}")
+            problems.append(
+                f"{page}: images that do not load: {seen['brokenImages'][:5]}"
+            )
     assert not problems, "\n".join(problems)
     assert with_math, "no page of the book has math: the check would prove nothing"
     assert not reader.errors, "JavaScript errors:\n" + "\n".join(reader.errors[:10])
-    assert not reader.network, ("pages tried to reach the network:\n"
-                                + "\n".join(sorted(set(reader.network))[:20]))
+    assert not reader.network, "pages tried to reach the network:\n" + "\n".join(
+        sorted(set(reader.network))[:20]
+    )
 
 
 @pytest.mark.browser
 def test_next_links_walk_the_whole_book_in_order(reader):
     expected = toc_pages()
-    reader.open("index.html")   # redirects to the root page
+    reader.open("index.html")  # redirects to the root page
     reader.page.wait_for_url(re.compile(re.escape(expected[0]) + "$"))
     visited = []
     for _ in range(len(expected) + 1):
-        visited.append(Path(unquote(urlsplit(reader.page.url).path)).relative_to(HTML).as_posix())
+        visited.append(
+            Path(unquote(urlsplit(reader.page.url).path)).relative_to(HTML).as_posix()
+        )
         following = reader.page.locator("a.right-next")
         if following.count() == 0:
             break

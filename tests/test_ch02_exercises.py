@@ -29,7 +29,10 @@ def test_cases_are_seeded_so_rebuilding_gives_identical_inputs_and_expected_valu
     for e in chapter_exercises(2):
         for a, b in zip(e.cases(), e.build_cases()):
             assert a.label == b.label
-            assert compare(to_data(a.args), to_data(b.args), 0.0, 0.0) is None, (e.id, a.label)
+            assert compare(to_data(a.args), to_data(b.args), 0.0, 0.0) is None, (
+                e.id,
+                a.label,
+            )
             assert compare(a.expected, b.expected, 0.0, 0.0) is None, (e.id, a.label)
 
 
@@ -76,7 +79,9 @@ def test_2_3_unshifted_softmax_fails_on_large_logits_only():
 
     result = evaluate(get("2.3"), naive)
     assert result.status == "partial"
-    assert [label for label, reason in result.cases if reason] == ["N=6, 4 classes, logits near 1000"]
+    assert [label for label, reason in result.cases if reason] == [
+        "N=6, 4 classes, logits near 1000"
+    ]
 
 
 def test_2_4_dividing_by_the_batch_size_twice_fails():
@@ -88,7 +93,10 @@ def test_2_4_dividing_by_the_batch_size_twice_fails():
 
     # the N=1 case cannot tell; every other case must
     result = evaluate(get("2.4"), twice)
-    assert result.status in ("failed", "partial") and sum(r is None for _, r in result.cases) <= 1
+    assert (
+        result.status in ("failed", "partial")
+        and sum(r is None for _, r in result.cases) <= 1
+    )
 
 
 def test_2_5_one_sided_difference_fails():
@@ -111,7 +119,9 @@ def test_2_5_the_reference_does_not_change_its_input():
     np.testing.assert_array_equal(W, case.args[0])
 
 
-@pytest.mark.parametrize("wrong", ["xavier_is_lecun", "torch_default_is_bound", "conv_ignores_kernel"])
+@pytest.mark.parametrize(
+    "wrong", ["xavier_is_lecun", "torch_default_is_bound", "conv_ignores_kernel"]
+)
 def test_2_6_common_confusions_fail(wrong):
     reference = get("2.6").reference
 
@@ -134,7 +144,9 @@ def test_2_7_leaving_out_the_epsilon_or_clipping_each_array_alone_fails():
 
     def per_array(grads, max_norm):
         total = math.sqrt(sum(float(np.sum(g**2)) for g in grads))
-        return tuple(g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6)) for g in grads), total
+        return tuple(
+            g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6)) for g in grads
+        ), total
 
     assert _status("2.7", no_epsilon) == "partial"
     assert _status("2.7", per_array) in ("failed", "partial")

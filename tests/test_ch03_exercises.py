@@ -45,7 +45,9 @@ def _bigram_zero_rows(ids, V):
     return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 
 
-@pytest.mark.parametrize("wrong", [_bigram_nan_rows, _bigram_transposed, _bigram_zero_rows])
+@pytest.mark.parametrize(
+    "wrong", [_bigram_nan_rows, _bigram_transposed, _bigram_zero_rows]
+)
 def test_bigram_mistakes_fail(wrong):
     assert _status("3.1", wrong) != "passed"
 
@@ -53,7 +55,9 @@ def test_bigram_mistakes_fail(wrong):
 def _log_prob_no_end(counts, sentence, k):
     counts = np.asarray(counts, dtype=np.float64)
     padded = np.concatenate([[0], sentence]).astype(int)
-    p = (counts[padded[:-1], padded[1:]] + k) / (counts[padded[:-1]].sum(axis=1) + k * len(counts))
+    p = (counts[padded[:-1], padded[1:]] + k) / (
+        counts[padded[:-1]].sum(axis=1) + k * len(counts)
+    )
     with np.errstate(divide="ignore"):
         return float(np.log(p).sum())
 
@@ -83,8 +87,14 @@ def _sample_off_by_one(logits, temperature, u):
     return np.maximum(get("3.3").reference(logits, temperature, u) - 1, 0)
 
 
-@pytest.mark.parametrize("wrong", [_sample_ignoring_temperature, _sample_multiplying_by_temperature,
-                                   _sample_off_by_one])
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        _sample_ignoring_temperature,
+        _sample_multiplying_by_temperature,
+        _sample_off_by_one,
+    ],
+)
 def test_sampling_mistakes_fail(wrong):
     assert _status("3.3", wrong) != "passed"
 
@@ -94,7 +104,7 @@ def _rnn_untransposed(x, h0, W_ih, W_hh, b_ih, b_hh):
 
 
 def _rnn_no_recurrence(x, h0, W_ih, W_hh, b_ih, b_hh):
-    out = np.tanh(x @ W_ih.T + b_ih + h0 @ W_hh.T + b_hh)      # every step sees h0
+    out = np.tanh(x @ W_ih.T + b_ih + h0 @ W_hh.T + b_hh)  # every step sees h0
     return out, out[-1]
 
 
@@ -111,10 +121,14 @@ def _bptt_last_step_only(x, h0, W_ih, W_hh, b_ih, b_hh, grad_output):
 
 def _bptt_truncated_to_one_step(x, h0, W_ih, W_hh, b_ih, b_hh, grad_output):
     out, _ = get("3.4").reference(x, h0, W_ih, W_hh, b_ih, b_hh)
-    h_prev = np.concatenate([h0[None], out[:-1]])                # (T, N, H)
-    a_bar = grad_output * (1 - out ** 2)                          # no gradient from the future
-    return (np.einsum("tnh,tnf->hf", a_bar, x), np.einsum("tnh,tnk->hk", a_bar, h_prev),
-            a_bar.sum(axis=(0, 1)), a_bar[0] @ W_hh)
+    h_prev = np.concatenate([h0[None], out[:-1]])  # (T, N, H)
+    a_bar = grad_output * (1 - out**2)  # no gradient from the future
+    return (
+        np.einsum("tnh,tnf->hf", a_bar, x),
+        np.einsum("tnh,tnk->hk", a_bar, h_prev),
+        a_bar.sum(axis=(0, 1)),
+        a_bar[0] @ W_hh,
+    )
 
 
 @pytest.mark.parametrize("wrong", [_bptt_last_step_only, _bptt_truncated_to_one_step])
@@ -124,13 +138,20 @@ def test_bptt_mistakes_fail(wrong):
 
 def _blocks(W, order):
     H = W.shape[0] // 4
-    return np.concatenate([W[k * H:(k + 1) * H] for k in order])
+    return np.concatenate([W[k * H : (k + 1) * H] for k in order])
 
 
 def _lstm_order_ifog(x, h, c, W_ih, W_hh, b_ih, b_hh):
-    order = (0, 1, 3, 2)                                          # reads g where o is, and back
-    return get("3.6").reference(x, h, c, _blocks(W_ih, order), _blocks(W_hh, order),
-                                _blocks(b_ih, order), _blocks(b_hh, order))
+    order = (0, 1, 3, 2)  # reads g where o is, and back
+    return get("3.6").reference(
+        x,
+        h,
+        c,
+        _blocks(W_ih, order),
+        _blocks(W_hh, order),
+        _blocks(b_ih, order),
+        _blocks(b_hh, order),
+    )
 
 
 def _lstm_output_without_tanh(x, h, c, W_ih, W_hh, b_ih, b_hh):

@@ -54,19 +54,25 @@ def test_im2col_times_flattened_weight_is_the_convolution():
     """The reference im2col, multiplied by the weight as a (C_out, C_in*k*k) matrix, is conv2d."""
     rng = np.random.default_rng(0)
     x, weight = rng.normal(size=(2, 3, 7, 6)), rng.normal(size=(4, 3, 3, 3))
-    cols = get("4.5").reference(x, 3, 2, 1)                      # (N, C_in*9, L)
-    y = (weight.reshape(4, -1) @ cols).reshape(2, 4, 4, 3)       # (N, C_out, H_out, W_out)
-    np.testing.assert_allclose(y, conv2d(x, weight, stride=2, padding=1), rtol=1e-12, atol=1e-12)
+    cols = get("4.5").reference(x, 3, 2, 1)  # (N, C_in*9, L)
+    y = (weight.reshape(4, -1) @ cols).reshape(2, 4, 4, 3)  # (N, C_out, H_out, W_out)
+    np.testing.assert_allclose(
+        y, conv2d(x, weight, stride=2, padding=1), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("k, s, p", [(3, 1, 0), (2, 2, 1), (3, 2, 1)])
 def test_weight_grad_reference_matches_finite_differences(k, s, p):
     rng = np.random.default_rng(k * 10 + s)
     x, w = rng.normal(size=(7, 7)), rng.normal(size=(k, k))
-    g = rng.normal(size=conv2d(x[None, None], w[None, None], stride=s, padding=p)[0, 0].shape)
+    g = rng.normal(
+        size=conv2d(x[None, None], w[None, None], stride=s, padding=p)[0, 0].shape
+    )
 
     def loss(w_):
-        return np.sum(g * conv2d(x[None, None], w_[None, None], stride=s, padding=p)[0, 0])
+        return np.sum(
+            g * conv2d(x[None, None], w_[None, None], stride=s, padding=p)[0, 0]
+        )
 
     eps = 1e-6
     numeric = np.zeros_like(w)

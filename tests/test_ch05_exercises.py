@@ -17,10 +17,12 @@ def score(exercise_id, fn):
 
 # 5.1 -------------------------------------------------------------------------------------------
 
+
 def test_ewma_reference_equals_labkit_ewma():
     x = np.random.default_rng(0).normal(size=40)
-    np.testing.assert_allclose(get("5.1").reference(x, 0.8), ewma(x, 0.8, bias_correction=True),
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        get("5.1").reference(x, 0.8), ewma(x, 0.8, bias_correction=True), rtol=1e-13
+    )
 
 
 def test_ewma_mistakes_fail():
@@ -38,26 +40,43 @@ def test_ewma_mistakes_fail():
         return np.array(out)
 
     def alpha_for_beta(x, beta):
-        return ewma(x, 1 - beta, bias_correction=True) if beta > 0 else np.array(x, dtype=float)
+        return (
+            ewma(x, 1 - beta, bias_correction=True)
+            if beta > 0
+            else np.array(x, dtype=float)
+        )
 
-    for wrong in (no_correction, first_sample_start, corrected_value_fed_back, alpha_for_beta):
+    for wrong in (
+        no_correction,
+        first_sample_start,
+        corrected_value_fed_back,
+        alpha_for_beta,
+    ):
         assert score("5.1", wrong) != "passed", wrong.__name__
 
 
 # 5.2 -------------------------------------------------------------------------------------------
 
+
 def test_batchnorm_mistakes_fail():
     def momentum_as_decay(rm, rv, x, momentum):
-        return momentum * rm + (1 - momentum) * x.mean(0), momentum * rv + (1 - momentum) * x.var(0, ddof=1)
+        return momentum * rm + (1 - momentum) * x.mean(0), momentum * rv + (
+            1 - momentum
+        ) * x.var(0, ddof=1)
 
     def biased_variance(rm, rv, x, momentum):
-        return (1 - momentum) * rm + momentum * x.mean(0), (1 - momentum) * rv + momentum * x.var(0)
+        return (1 - momentum) * rm + momentum * x.mean(0), (
+            1 - momentum
+        ) * rv + momentum * x.var(0)
 
     assert score("5.2", momentum_as_decay) == "failed"
-    assert score("5.2", biased_variance) == "failed"  # the mean is right, the variance never
+    assert (
+        score("5.2", biased_variance) == "failed"
+    )  # the mean is right, the variance never
 
 
 # 5.3 -------------------------------------------------------------------------------------------
+
 
 def test_sgd_reference_equals_labkit_sgd_over_two_steps():
     rng = np.random.default_rng(1)
@@ -99,6 +118,7 @@ def test_sgd_mistakes_fail():
 
 # 5.4 -------------------------------------------------------------------------------------------
 
+
 def test_rmsprop_mistakes_fail():
     def eps_inside_root(param, grad, v, lr, alpha, eps):
         v = alpha * v + (1 - alpha) * grad**2
@@ -119,8 +139,24 @@ def test_rmsprop_mistakes_fail():
 
 # 5.5 -------------------------------------------------------------------------------------------
 
-def _adamw(param, grad, m, v, t, lr, b1, b2, eps, wd, *, correct=True, eps_where="outside",
-           coupled=False, return_corrected=False):
+
+def _adamw(
+    param,
+    grad,
+    m,
+    v,
+    t,
+    lr,
+    b1,
+    b2,
+    eps,
+    wd,
+    *,
+    correct=True,
+    eps_where="outside",
+    coupled=False,
+    return_corrected=False,
+):
     if coupled:
         grad = grad + wd * param
     else:
@@ -133,7 +169,7 @@ def _adamw(param, grad, m, v, t, lr, b1, b2, eps, wd, *, correct=True, eps_where
         new = param - lr * m_hat / (np.sqrt(v_hat) + eps)
     elif eps_where == "inside":
         new = param - lr * m_hat / np.sqrt(v_hat + eps)
-    else:                                   # "param": p - lr * m / sqrt(v) + eps, by precedence
+    else:  # "param": p - lr * m / sqrt(v) + eps, by precedence
         new = param - lr * m_hat / np.sqrt(v_hat) + eps
     return (new, m_hat, v_hat) if return_corrected else (new, m, v)
 
@@ -148,19 +184,29 @@ def test_adamw_reference_equals_labkit_adamw_over_three_steps():
         g = rng.normal(size=5)
         p.grad = g
         opt.step()
-        param, m, v = get("5.5").reference(param, g, m, v, t, 0.01, 0.9, 0.999, 1e-8, 0.1)
+        param, m, v = get("5.5").reference(
+            param, g, m, v, t, 0.01, 0.9, 0.999, 1e-8, 0.1
+        )
     np.testing.assert_allclose(param, p.data, rtol=1e-13)
 
 
 def test_adamw_mistakes_fail():
-    assert score("5.5", _adamw) == "passed"        # the helper itself, with nothing wrong
-    mistakes = [dict(correct=False), dict(eps_where="inside"), dict(eps_where="param"),
-                dict(coupled=True), dict(return_corrected=True)]
+    assert score("5.5", _adamw) == "passed"  # the helper itself, with nothing wrong
+    mistakes = [
+        dict(correct=False),
+        dict(eps_where="inside"),
+        dict(eps_where="param"),
+        dict(coupled=True),
+        dict(return_corrected=True),
+    ]
     for mistake in mistakes:
-        assert score("5.5", lambda *a, mistake=mistake: _adamw(*a, **mistake)) != "passed", mistake
+        assert (
+            score("5.5", lambda *a, mistake=mistake: _adamw(*a, **mistake)) != "passed"
+        ), mistake
 
 
 # 5.6 -------------------------------------------------------------------------------------------
+
 
 def test_schedule_mistakes_fail():
     ref = get("5.6").reference
@@ -173,8 +219,12 @@ def test_schedule_mistakes_fail():
     def cosine_over_all_steps(base_lr, eta_min, warmup, total):
         lrs = ref(base_lr, eta_min, warmup, total)
         t = np.arange(warmup, total)
-        lrs[warmup:] = eta_min + (base_lr - eta_min) * (1 + np.cos(math.pi * t / total)) / 2
+        lrs[warmup:] = (
+            eta_min + (base_lr - eta_min) * (1 + np.cos(math.pi * t / total)) / 2
+        )
         return lrs
 
-    assert score("5.6", warmup_from_zero) == "partial"     # the no-warm-up case still passes
+    assert (
+        score("5.6", warmup_from_zero) == "partial"
+    )  # the no-warm-up case still passes
     assert score("5.6", cosine_over_all_steps) == "partial"

@@ -36,13 +36,19 @@ ALLOWED_IMPORTS = {"numpy", "math", "torch"}
 
 def _course_exercises() -> list:
     """Registered exercises of the course (not those a test module registers for itself)."""
-    return [e for e in all_exercises() if e.build_cases.__module__.startswith("labkit.")]
+    return [
+        e for e in all_exercises() if e.build_cases.__module__.startswith("labkit.")
+    ]
 
 
 def _each(paths: list[Path], what: str) -> list:
     """Parameters for one test per notebook, or one skipped test saying there are none yet."""
     if not paths:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no {what} notebooks yet"))]
+        return [
+            pytest.param(
+                None, marks=pytest.mark.skip(reason=f"no {what} notebooks yet")
+            )
+        ]
     return [pytest.param(p, id=f"{p.parent.name}/{p.name}") for p in paths]
 
 
@@ -53,7 +59,8 @@ def _need(paths: list[Path], what: str) -> None:
 
 EXERCISES = _course_exercises()
 EACH_EXERCISE = [pytest.param(e, id=e.id) for e in EXERCISES] or [
-    pytest.param(None, marks=pytest.mark.skip(reason="no exercises registered yet"))]
+    pytest.param(None, marks=pytest.mark.skip(reason="no exercises registered yet"))
+]
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +75,11 @@ def graded() -> dict[Path, object]:
 def test_every_solution_notebook_grades_full_marks(graded, path):
     submission = graded[path]
     assert submission.error is None, submission.error
-    failures = [f"{r.id} {r.status}: {r.feedback}" for r in submission.exercises
-                if r.status != "passed"]
+    failures = [
+        f"{r.id} {r.status}: {r.feedback}"
+        for r in submission.exercises
+        if r.status != "passed"
+    ]
     assert failures == [] and submission.score == submission.max_score > 0
     assert submission.warnings == []
 
@@ -96,9 +106,13 @@ def test_exercise_ids_are_registered_unique_and_of_the_files_chapter(path):
     assert ids, f"{path.name} has no exercise cells"
     assert len(ids) == len(set(ids)), f"duplicate exercise ids in {path.name}: {ids}"
     chapter = chapter_from_name(path)
-    assert chapter is not None, f"{path.name} does not start with its chapter number (NN_)"
+    assert chapter is not None, (
+        f"{path.name} does not start with its chapter number (NN_)"
+    )
     for exercise_id in ids:
-        assert get(exercise_id).chapter == chapter, f"{exercise_id} is not of chapter {chapter}"
+        assert get(exercise_id).chapter == chapter, (
+            f"{exercise_id} is not of chapter {chapter}"
+        )
 
 
 def test_every_exercise_is_in_exactly_one_chapter_and_in_its_solution():
@@ -109,11 +123,15 @@ def test_every_exercise_is_in_exactly_one_chapter_and_in_its_solution():
             where.setdefault(exercise_id, []).append(path.name)
     assert {i: names for i, names in where.items() if len(names) > 1} == {}
     registered = {e.id for e in EXERCISES}
-    assert sorted(registered - set(where)) == [], "registered exercises that no chapter has"
+    assert sorted(registered - set(where)) == [], (
+        "registered exercises that no chapter has"
+    )
     for path in CHAPTERS:
         solution = ROOT / "solutions" / path.name
         assert solution.is_file(), f"chapters/{path.name} has no solutions/{path.name}"
-        assert _ids(solution) == _ids(path), f"solutions/{path.name} has other exercises"
+        assert _ids(solution) == _ids(path), (
+            f"solutions/{path.name} has other exercises"
+        )
     chapters = {p.name for p in CHAPTERS}
     assert [p.name for p in SOLUTIONS if p.name not in chapters] == []
 
@@ -154,10 +172,13 @@ def _exercise_cells(path: Path):
 @pytest.mark.parametrize("path", _each(CHAPTERS + SOLUTIONS, "chapter or solution"))
 def test_each_exercise_cell_is_followed_by_its_check(path):
     for exercise_id, _, following in _exercise_cells(path):
-        assert following is not None and following.get("cell_type") == "code", exercise_id
+        assert following is not None and following.get("cell_type") == "code", (
+            exercise_id
+        )
         call = rf"\bcheck\(\s*[\"']{re.escape(exercise_id)}[\"']\s*,"
-        assert re.search(call, _source(following)), \
+        assert re.search(call, _source(following)), (
             f"the cell after exercise {exercise_id} should call check({exercise_id!r}, ...)"
+        )
 
 
 @pytest.mark.parametrize("path", _each(CHAPTERS + SOLUTIONS, "chapter or solution"))
@@ -172,7 +193,11 @@ def test_exercise_cells_are_self_contained(path):
                 imported.add((node.module or "").split(".")[0])
         assert imported <= ALLOWED_IMPORTS, f"exercise {exercise_id} imports {imported}"
         function = get(exercise_id).function
-        defined = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+        defined = [
+            n
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef) and n.name == function
+        ]
         assert defined, f"exercise {exercise_id} does not define {function}"
 
 
@@ -180,12 +205,18 @@ def test_exercise_cells_are_self_contained(path):
 def test_chapter_stubs_state_the_task_and_raise_not_implemented(path):
     for exercise_id, source, _ in _exercise_cells(path):
         function = get(exercise_id).function
-        [stub] = [n for n in ast.parse(source).body
-                  if isinstance(n, ast.FunctionDef) and n.name == function]
+        [stub] = [
+            n
+            for n in ast.parse(source).body
+            if isinstance(n, ast.FunctionDef) and n.name == function
+        ]
         assert ast.get_docstring(stub), f"the stub of {exercise_id} has no docstring"
         body = stub.body[1:]  # after the docstring
-        assert len(body) == 1 and isinstance(body[0], ast.Raise), \
+        assert len(body) == 1 and isinstance(body[0], ast.Raise), (
             f"the stub of {exercise_id} should only raise NotImplementedError"
+        )
         raised = body[0].exc
         name = raised.func if isinstance(raised, ast.Call) else raised
-        assert isinstance(name, ast.Name) and name.id == "NotImplementedError", exercise_id
+        assert isinstance(name, ast.Name) and name.id == "NotImplementedError", (
+            exercise_id
+        )

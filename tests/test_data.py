@@ -6,7 +6,10 @@ import pytest
 from labkit import data
 
 
-@pytest.mark.parametrize("make,classes", [(data.two_moons, 2), (data.spirals, 3), (data.xor, 2), (data.blobs, 3)])
+@pytest.mark.parametrize(
+    "make,classes",
+    [(data.two_moons, 2), (data.spirals, 3), (data.xor, 2), (data.blobs, 3)],
+)
 def test_toy_sets_are_seeded_and_shaped(make, classes):
     X, y = make(120, rng=5)
     assert X.shape == (120, 2) and X.dtype == np.float64 and y.dtype == np.int64
@@ -26,13 +29,17 @@ def test_generator_argument_is_used_as_is():
 
 def test_xor_labels_follow_the_signs():
     X, y = data.xor(400, noise=0.05, rng=0)
-    np.testing.assert_array_equal(y, (np.sign(X[:, 0]) != np.sign(X[:, 1])).astype(np.int64))
+    np.testing.assert_array_equal(
+        y, (np.sign(X[:, 0]) != np.sign(X[:, 1])).astype(np.int64)
+    )
 
 
 def test_noise_free_moons_lie_on_their_circles():
     X, y = data.two_moons(100, noise=0.0, rng=0)
     np.testing.assert_allclose(np.hypot(*X[y == 0].T), 1.0, rtol=1e-12)
-    np.testing.assert_allclose(np.hypot(X[y == 1, 0] - 1, X[y == 1, 1] - 0.5), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(
+        np.hypot(X[y == 1, 0] - 1, X[y == 1, 1] - 0.5), 1.0, rtol=1e-12
+    )
 
 
 def test_blobs_centres():
@@ -54,7 +61,11 @@ def test_shapes_images():
         elif label == 2:
             np.testing.assert_array_equal(np.diff(rows), np.diff(cols))
         else:
-            assert len(set(rows)) > 1 and len(set(cols)) > 1 and not np.array_equal(np.diff(rows), np.diff(cols))
+            assert (
+                len(set(rows)) > 1
+                and len(set(cols)) > 1
+                and not np.array_equal(np.diff(rows), np.diff(cols))
+            )
 
 
 def test_split_partitions_the_data():
@@ -76,16 +87,23 @@ def test_batches_cover_one_epoch():
     np.testing.assert_array_equal(ordered[0][1], [0, 1, 2])
 
 
-@pytest.mark.parametrize("call,fragment", [
-    (lambda: data.two_moons(1), "n must"), (lambda: data.spirals(10, classes=1), "classes"),
-    (lambda: data.xor(10, noise=-1), "noise"), (lambda: data.blobs(10, std=np.nan), "std"),
-    (lambda: data.shapes(4, size=3), "size"), (lambda: data.xor(10, rng=-1), "rng"),
-    (lambda: data.xor(10, rng="seed"), "rng"), (lambda: data.xor(2.5), "n must"),
-    (lambda: data.split(np.zeros((3, 1)), np.zeros(2)), "same length"),
-    (lambda: data.split(np.zeros((3, 1)), np.zeros(3), (0.5, 0.6)), "fractions"),
-    (lambda: list(data.batches(np.zeros((3, 1)), np.zeros(3), 0)), "batch_size"),
-    (lambda: list(data.batches(np.zeros((3, 1)), np.zeros(2), 1)), "same length"),
-])
+@pytest.mark.parametrize(
+    "call,fragment",
+    [
+        (lambda: data.two_moons(1), "n must"),
+        (lambda: data.spirals(10, classes=1), "classes"),
+        (lambda: data.xor(10, noise=-1), "noise"),
+        (lambda: data.blobs(10, std=np.nan), "std"),
+        (lambda: data.shapes(4, size=3), "size"),
+        (lambda: data.xor(10, rng=-1), "rng"),
+        (lambda: data.xor(10, rng="seed"), "rng"),
+        (lambda: data.xor(2.5), "n must"),
+        (lambda: data.split(np.zeros((3, 1)), np.zeros(2)), "same length"),
+        (lambda: data.split(np.zeros((3, 1)), np.zeros(3), (0.5, 0.6)), "fractions"),
+        (lambda: list(data.batches(np.zeros((3, 1)), np.zeros(3), 0)), "batch_size"),
+        (lambda: list(data.batches(np.zeros((3, 1)), np.zeros(2), 1)), "same length"),
+    ],
+)
 def test_bad_input(call, fragment):
     with pytest.raises(ValueError, match=fragment):
         call()

@@ -10,11 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from labkit.gradcheck import (clip_grad_norm_, grad_norms, gradcheck, layer_outputs, numerical_gradient,
-                              rel_error)
+from labkit.gradcheck import (
+    clip_grad_norm_,
+    grad_norms,
+    gradcheck,
+    layer_outputs,
+    numerical_gradient,
+    rel_error,
+)
 
 
 # -- small modules following the labkit.nets contract, so these tests stand on their own ----------
+
 
 class _Param:
     def __init__(self, data):
@@ -65,6 +72,7 @@ class _MeanSquare:
 
 # -- numerical_gradient ---------------------------------------------------------------------------
 
+
 def test_numerical_gradient_matches_closed_form():
     x = np.random.default_rng(0).normal(size=(3, 4))
     f = lambda v: np.sum(np.sin(v) * v**2)
@@ -95,11 +103,18 @@ def test_numerical_gradient_keeps_float32():
     np.testing.assert_allclose(g, 2 * x, rtol=1e-3, atol=1e-3)
 
 
-@pytest.mark.parametrize("x, eps, match", [
-    (np.zeros(3), 0.0, "eps"), (np.zeros(3), -1e-6, "eps"), (np.zeros(3), float("nan"), "eps"),
-    (np.zeros(3, dtype=np.int64), 1e-6, "x must be a numpy array of floats"),
-    (np.array([1.0, np.nan]), 1e-6, "finite"), (np.zeros(0), 1e-6, "empty"),
-    ([1.0, 2.0], 1e-6, "numpy array")])
+@pytest.mark.parametrize(
+    "x, eps, match",
+    [
+        (np.zeros(3), 0.0, "eps"),
+        (np.zeros(3), -1e-6, "eps"),
+        (np.zeros(3), float("nan"), "eps"),
+        (np.zeros(3, dtype=np.int64), 1e-6, "x must be a numpy array of floats"),
+        (np.array([1.0, np.nan]), 1e-6, "finite"),
+        (np.zeros(0), 1e-6, "empty"),
+        ([1.0, 2.0], 1e-6, "numpy array"),
+    ],
+)
 def test_numerical_gradient_rejects_bad_input(x, eps, match):
     with pytest.raises(ValueError, match=match):
         numerical_gradient(lambda v: 0.0, x, eps)
@@ -114,10 +129,13 @@ def test_numerical_gradient_rejects_non_scalar_or_non_finite_f():
 
 # -- rel_error ------------------------------------------------------------------------------------
 
+
 def test_rel_error_hand_computed():
     # ||(3,4) - (0,0)|| / (5 + 0) = 1 ; ||(1,0)-(0,1)|| / (1 + 1) = sqrt(2)/2
     assert rel_error(np.array([3.0, 4.0]), np.zeros(2)) == 1.0
-    assert rel_error(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(math.sqrt(2) / 2, rel=1e-15)
+    assert rel_error(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(
+        math.sqrt(2) / 2, rel=1e-15
+    )
 
 
 def test_rel_error_properties():
@@ -143,6 +161,7 @@ def test_rel_error_rejects_bad_input():
 
 
 # -- gradcheck ------------------------------------------------------------------------------------
+
 
 def test_gradcheck_passes_a_correct_module_and_restores_it():
     rng = np.random.default_rng(3)
@@ -182,12 +201,20 @@ def test_gradcheck_on_a_loss_module_checks_the_input_and_holds_the_target():
 def test_gradcheck_names_several_inputs_and_skips_integer_ones():
     rng = np.random.default_rng(12)
     a, k, b = rng.normal(size=3), np.arange(3), rng.normal(size=3)
-    report = gradcheck(lambda u, idx, v: u[idx] * v, (a, k, b), grad_fn=lambda G, u, idx, v: (G * v, G * u))
+    report = gradcheck(
+        lambda u, idx, v: u[idx] * v,
+        (a, k, b),
+        grad_fn=lambda G, u, idx, v: (G * v, G * u),
+    )
     assert set(report) == {"input0", "input2"} and max(report.values()) < 1e-9
-    wrong = gradcheck(lambda u, idx, v: u * v, (a, k, b), grad_fn=lambda G, u, idx, v: (G * v, G * v))
+    wrong = gradcheck(
+        lambda u, idx, v: u * v, (a, k, b), grad_fn=lambda G, u, idx, v: (G * v, G * v)
+    )
     assert wrong["input0"] < 1e-9 and wrong["input2"] > 0.01
     with pytest.raises(ValueError, match="3 input gradients"):
-        gradcheck(lambda u, idx, v: u * v, (a, k, b), grad_fn=lambda G, u, idx, v: (G, G, G))
+        gradcheck(
+            lambda u, idx, v: u * v, (a, k, b), grad_fn=lambda G, u, idx, v: (G, G, G)
+        )
 
 
 def test_gradcheck_on_a_function_matches_torch_softmax_cross_entropy():
@@ -201,7 +228,9 @@ def test_gradcheck_on_a_function_matches_torch_softmax_cross_entropy():
 
     def ce_grad(G, z, labels):
         t = torch.tensor(z, requires_grad=True)
-        torch.nn.functional.cross_entropy(t, torch.tensor(labels)).backward(torch.tensor(G))
+        torch.nn.functional.cross_entropy(t, torch.tensor(labels)).backward(
+            torch.tensor(G)
+        )
         return t.grad.numpy()
 
     report = gradcheck(ce, (logits, y), grad_fn=ce_grad)
@@ -237,14 +266,19 @@ def test_gradcheck_rejects_bad_calls():
 
 # -- grad_norms -----------------------------------------------------------------------------------
 
+
 def test_grad_norms_of_a_torch_module_match_torch():
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)
+    ).double()
     net(torch.randn(5, 3, dtype=torch.float64)).pow(2).sum().backward()
     norms = grad_norms(net)
     assert list(norms) == ["0.weight", "0.bias", "2.weight", "2.bias"]
     for name, p in net.named_parameters():
-        assert norms[name] == pytest.approx(torch.linalg.vector_norm(p.grad).item(), rel=1e-14)
+        assert norms[name] == pytest.approx(
+            torch.linalg.vector_norm(p.grad).item(), rel=1e-14
+        )
 
 
 def test_grad_norms_of_a_labkit_style_module_and_errors():
@@ -259,13 +293,16 @@ def test_grad_norms_of_a_labkit_style_module_and_errors():
 
 # -- clip_grad_norm_ ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
 @pytest.mark.parametrize("max_norm", [0.5, 1e3])
 def test_clip_grad_norm_matches_torch(norm_type, max_norm):
     rng = np.random.default_rng(11)
     grads = [rng.normal(size=s) for s in [(4, 3), (4,), (2, 4)]]
     mine = [_Param(np.zeros(g.shape)) for g in grads]
-    theirs = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+    theirs = [
+        torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads
+    ]
     for p, q, g in zip(mine, theirs, grads):
         p.grad, q.grad = g.copy(), torch.tensor(g)
     total = clip_grad_norm_(mine, max_norm, norm_type)
@@ -277,16 +314,23 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm):
 
 def test_clip_grad_norm_hand_computed_and_skips_missing_grads():
     p, q = _Param(np.zeros(2)), _Param(np.zeros(1))
-    p.grad = np.array([3.0, 4.0])                               # norm 5, clipped to 1
+    p.grad = np.array([3.0, 4.0])  # norm 5, clipped to 1
     assert clip_grad_norm_([p, q], 1.0) == 5.0
     np.testing.assert_allclose(p.grad, np.array([3.0, 4.0]) / (5.0 + 1e-6), rtol=1e-15)
     assert q.grad is None
     assert clip_grad_norm_([q], 1.0) == 0.0
 
 
-@pytest.mark.parametrize("max_norm, norm_type, match", [
-    (-1.0, 2.0, "max_norm"), (float("nan"), 2.0, "max_norm"), (True, 2.0, "max_norm"),
-    (1.0, 0.0, "norm_type"), (1.0, -2.0, "norm_type")])
+@pytest.mark.parametrize(
+    "max_norm, norm_type, match",
+    [
+        (-1.0, 2.0, "max_norm"),
+        (float("nan"), 2.0, "max_norm"),
+        (True, 2.0, "max_norm"),
+        (1.0, 0.0, "norm_type"),
+        (1.0, -2.0, "norm_type"),
+    ],
+)
 def test_clip_grad_norm_rejects_bad_hyper_parameters(max_norm, norm_type, match):
     p = _Param(np.zeros(2))
     p.grad = np.ones(2)
@@ -303,17 +347,34 @@ def test_clip_grad_norm_rejects_non_finite_gradients():
 
 # -- on the real labkit.nets layers ---------------------------------------------------------------
 
+
 def test_gradcheck_passes_labkit_layers_and_losses():
     import labkit.nets as nn
 
     rng = np.random.default_rng(13)
-    model = nn.Sequential(nn.Linear(3, 5, rng=0), nn.Tanh(), nn.Linear(5, 4, rng=1), nn.Sigmoid(),
-                          nn.BatchNorm1d(4), nn.Linear(4, 2, rng=2))
+    model = nn.Sequential(
+        nn.Linear(3, 5, rng=0),
+        nn.Tanh(),
+        nn.Linear(5, 4, rng=1),
+        nn.Sigmoid(),
+        nn.BatchNorm1d(4),
+        nn.Linear(4, 2, rng=2),
+    )
     report = gradcheck(model, rng.normal(size=(6, 3)))
     assert set(report) == {"input", *dict(model.named_parameters())}
     assert max(report.values()) < 1e-7
-    assert gradcheck(nn.CrossEntropyLoss(), (rng.normal(size=(6, 3)), rng.integers(0, 3, 6)))["input"] < 1e-8
-    assert gradcheck(nn.MSELoss(), (rng.normal(size=(6, 3)), rng.normal(size=(6, 3))))["input"] < 1e-8
+    assert (
+        gradcheck(
+            nn.CrossEntropyLoss(), (rng.normal(size=(6, 3)), rng.integers(0, 3, 6))
+        )["input"]
+        < 1e-8
+    )
+    assert (
+        gradcheck(nn.MSELoss(), (rng.normal(size=(6, 3)), rng.normal(size=(6, 3))))[
+            "input"
+        ]
+        < 1e-8
+    )
 
 
 def test_gradcheck_catches_the_tanh_backward_that_uses_the_input():
@@ -338,12 +399,16 @@ def test_grad_norms_agree_between_labkit_and_torch_models_with_the_same_weights(
     import labkit.nets as nn
 
     torch.manual_seed(1)
-    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
+    theirs = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)
+    ).double()
     mine = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Tanh(), nn.Linear(4, 2, rng=0))
     mine.load_state_dict(theirs.state_dict())
     X = np.random.default_rng(15).normal(size=(7, 3))
     y = np.random.default_rng(16).integers(0, 2, 7)
-    torch.nn.functional.cross_entropy(theirs(torch.tensor(X)), torch.tensor(y)).backward()
+    torch.nn.functional.cross_entropy(
+        theirs(torch.tensor(X)), torch.tensor(y)
+    ).backward()
     loss_fn = nn.CrossEntropyLoss()
     loss_fn(mine(X), y)
     mine.backward(loss_fn.backward())
@@ -355,11 +420,14 @@ def test_grad_norms_agree_between_labkit_and_torch_models_with_the_same_weights(
 
 # -- layer_outputs --------------------------------------------------------------------------------
 
+
 def test_layer_outputs_of_labkit_and_torch_sequentials_agree():
     import labkit.nets as nn
 
     torch.manual_seed(2)
-    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
+    theirs = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)
+    ).double()
     mine = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Tanh(), nn.Linear(4, 2, rng=0))
     mine.load_state_dict(theirs.state_dict())
     X = np.random.default_rng(17).normal(size=(5, 3))
@@ -367,7 +435,9 @@ def test_layer_outputs_of_labkit_and_torch_sequentials_agree():
     with torch.no_grad():
         b = layer_outputs(theirs, torch.tensor(X))
     assert [name for name, _ in a] == [name for name, _ in b] == ["0", "1", "2"]
-    np.testing.assert_allclose(a[1][1], np.tanh(X @ mine[0].weight.data.T + mine[0].bias.data), rtol=1e-15)
+    np.testing.assert_allclose(
+        a[1][1], np.tanh(X @ mine[0].weight.data.T + mine[0].bias.data), rtol=1e-15
+    )
     for (_, u), (_, v) in zip(a, b):
         np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-15)
 

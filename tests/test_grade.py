@@ -59,17 +59,29 @@ def by_id(submission: Submission) -> dict:
 
 # ----------------------------------------------------------------------------- the channel
 
+
 def test_channel_round_trip_keeps_types_shapes_and_dtypes():
-    value = {"arrays": (np.arange(6, dtype=np.int64).reshape(2, 3), np.array([True, False]),
-                        np.linspace(0, 1, 4, dtype=np.float32), np.zeros((0, 3)),
-                        np.array(2.5), np.array([1, 2], dtype=">i4")),
-             "numbers": [1, -2**62, 0.1, math.inf, -0.0, True, None, "é"],
-             "scalars": (np.float64(1.5), np.int64(-3), np.bool_(True)), "empty": {}}
+    value = {
+        "arrays": (
+            np.arange(6, dtype=np.int64).reshape(2, 3),
+            np.array([True, False]),
+            np.linspace(0, 1, 4, dtype=np.float32),
+            np.zeros((0, 3)),
+            np.array(2.5),
+            np.array([1, 2], dtype=">i4"),
+        ),
+        "numbers": [1, -(2**62), 0.1, math.inf, -0.0, True, None, "é"],
+        "scalars": (np.float64(1.5), np.int64(-3), np.bool_(True)),
+        "empty": {},
+    }
     back = channel.decode(channel.encode(value))
     assert back.keys() == value.keys()
     for got, want in zip(back["arrays"], value["arrays"]):
         assert type(got) is np.ndarray and got.shape == want.shape
-        assert got.dtype.kind == want.dtype.kind and got.dtype.itemsize == want.dtype.itemsize
+        assert (
+            got.dtype.kind == want.dtype.kind
+            and got.dtype.itemsize == want.dtype.itemsize
+        )
         np.testing.assert_array_equal(got, want)
         assert got.flags.owndata and got.flags.writeable
     assert back["numbers"] == value["numbers"] and type(back["numbers"]) is list
@@ -95,17 +107,29 @@ def test_channel_encoding_launders_subclasses_to_their_stored_values():
         def __int__(self):
             return 7
 
-    back = channel.decode(channel.encode((LyingFloat(0.25), LyingStr("truth"), LyingInt(3))))
+    back = channel.decode(
+        channel.encode((LyingFloat(0.25), LyingStr("truth"), LyingInt(3)))
+    )
     assert back == (0.25, "truth", 3)
     assert [type(x) for x in back] == [float, str, int]
 
 
 def test_channel_refuses_to_encode_anything_but_plain_data():
-    for value in (object(), np.array([object()]), np.array(["a"]), {1: 2}, b"raw", 1j,
-                  np.zeros(2, dtype=np.complex128)):
+    for value in (
+        object(),
+        np.array([object()]),
+        np.array(["a"]),
+        {1: 2},
+        b"raw",
+        1j,
+        np.zeros(2, dtype=np.complex128),
+    ):
         with pytest.raises(TypeError):
             channel.encode(value)
-    assert channel.decode(channel.encode(b"raw", allow_bytes=True), allow_bytes=True) == b"raw"
+    assert (
+        channel.decode(channel.encode(b"raw", allow_bytes=True), allow_bytes=True)
+        == b"raw"
+    )
 
 
 def _message(tree, area: bytes = b"") -> bytes:
@@ -113,22 +137,25 @@ def _message(tree, area: bytes = b"") -> bytes:
     return channel.MAGIC + len(header).to_bytes(8, "big") + header + area
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"", "not a grading-channel message"),
-    (b"PICKLE\x80\x04", "not a grading-channel message"),
-    (channel.MAGIC + (10**6).to_bytes(8, "big") + b"{}", "truncated"),
-    (channel.MAGIC + (3).to_bytes(8, "big") + b"{x}", "unreadable"),
-    (_message({"X": 1}), "malformed"),
-    (_message({"T": [], "L": []}), "malformed"),
-    (_message({"A": ["|O8", [1], 0, 8]}, b"\0" * 8), "dtype"),
-    (_message({"A": ["<f8", [2], 0, 8]}, b"\0" * 8), "size does not match"),
-    (_message({"A": ["<f8", [1], 8, 8]}, b"\0" * 8), "outside"),
-    (_message({"A": ["<f8", [-1], 0, 8]}, b"\0" * 8), "shape"),
-    (_message({"D": [["a", 1], ["a", 2]]}), "duplicate"),
-    (_message({"B": [0, 1]}, b"x"), "malformed"),
-    (_message({"S": ["<f8", "1"]}), "scalar"),
-    (_message(json.loads('{"T": [' * 70 + "]}" * 70)), "deep"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "not a grading-channel message"),
+        (b"PICKLE\x80\x04", "not a grading-channel message"),
+        (channel.MAGIC + (10**6).to_bytes(8, "big") + b"{}", "truncated"),
+        (channel.MAGIC + (3).to_bytes(8, "big") + b"{x}", "unreadable"),
+        (_message({"X": 1}), "malformed"),
+        (_message({"T": [], "L": []}), "malformed"),
+        (_message({"A": ["|O8", [1], 0, 8]}, b"\0" * 8), "dtype"),
+        (_message({"A": ["<f8", [2], 0, 8]}, b"\0" * 8), "size does not match"),
+        (_message({"A": ["<f8", [1], 8, 8]}, b"\0" * 8), "outside"),
+        (_message({"A": ["<f8", [-1], 0, 8]}, b"\0" * 8), "shape"),
+        (_message({"D": [["a", 1], ["a", 2]]}), "duplicate"),
+        (_message({"B": [0, 1]}, b"x"), "malformed"),
+        (_message({"S": ["<f8", "1"]}), "scalar"),
+        (_message(json.loads('{"T": [' * 70 + "]}" * 70)), "deep"),
+    ],
+)
 def test_channel_rejects_malformed_messages(data, reason):
     with pytest.raises(channel.ChannelError, match=reason):
         channel.decode(data)
@@ -147,7 +174,7 @@ def test_channel_size_limit_and_frames():
         channel.decode(message, max_bytes=100)
     stream = channel.frame(b"first", 1) + channel.frame(b"") + channel.frame(b"third")
     reader = channel.FrameReader(max_bytes=10)
-    frames = [f for i in range(len(stream)) for f in reader.feed(stream[i:i + 1])]
+    frames = [f for i in range(len(stream)) for f in reader.feed(stream[i : i + 1])]
     assert frames == [(1, b"first"), (0, b""), (0, b"third")] and reader.pending == 0
     with pytest.raises(channel.ChannelError, match="exceeds the limit"):
         channel.FrameReader(max_bytes=4).feed(channel.frame(b"too long"))
@@ -155,36 +182,48 @@ def test_channel_size_limit_and_frames():
 
 # ----------------------------------------------------------------------------- reading notebooks
 
+
 def test_only_tagged_cells_with_ids_are_read(tmp_path):
     nb = fx.notebook({"99.1": fx.SOLUTIONS["99.1"]})
     nb["cells"] += [
         {"cell_type": "code", "metadata": {"exercise": "99.2"}, "source": "x"},
         {"cell_type": "code", "metadata": {"tags": ["exercise"]}, "source": "y"},
-        {"cell_type": "markdown", "metadata": {"tags": ["exercise"], "exercise": "99.3"},
-         "source": "z"},
-        {"cell_type": "code", "metadata": {"tags": ["exercise"], "exercise": "99.2"},
-         "source": ["def summary(x):\n", "    return 1\n"]},
+        {
+            "cell_type": "markdown",
+            "metadata": {"tags": ["exercise"], "exercise": "99.3"},
+            "source": "z",
+        },
+        {
+            "cell_type": "code",
+            "metadata": {"tags": ["exercise"], "exercise": "99.2"},
+            "source": ["def summary(x):\n", "    return 1\n"],
+        },
         "not even a cell",
     ]
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(nb))
     cells, warnings = read_exercise_cells(path)
-    assert [(c.id, c.source) for c in cells] == [("99.1", fx.SOLUTIONS["99.1"]),
-                                                  ("99.2", "def summary(x):\n    return 1\n")]
+    assert [(c.id, c.source) for c in cells] == [
+        ("99.1", fx.SOLUTIONS["99.1"]),
+        ("99.2", "def summary(x):\n    return 1\n"),
+    ]
     assert len(warnings) == 3
     assert "not the 'exercise' tag" in warnings[0] and "no exercise id" in warnings[1]
     assert "not a code cell" in warnings[2]
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"", "empty file"),
-    (b"   \n", "empty file"),
-    (b"{not json", "not valid JSON"),
-    (b"\xff\xfe\x00binary", "not UTF-8"),
-    (b"[1, 2]", "not a Jupyter notebook"),
-    (b'{"cells": "no"}', "not a Jupyter notebook"),
-    (b'{"cells": [], "nbformat": 3}', "nbformat 3"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "empty file"),
+        (b"   \n", "empty file"),
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe\x00binary", "not UTF-8"),
+        (b"[1, 2]", "not a Jupyter notebook"),
+        (b'{"cells": "no"}', "not a Jupyter notebook"),
+        (b'{"cells": [], "nbformat": 3}', "nbformat 3"),
+    ],
+)
 def test_unreadable_files_say_why(tmp_path, content, reason):
     path = tmp_path / "bad.ipynb"
     path.write_bytes(content)
@@ -208,6 +247,7 @@ def test_chapter_from_file_name():
 
 # ----------------------------------------------------------------------------- limits
 
+
 def test_parse_size():
     assert parse_size("2G") == 2 * 2**30 and parse_size("512M") == 512 * 2**20
     assert parse_size("1.5GiB") == int(1.5 * 2**30) and parse_size("64k") == 65536
@@ -217,9 +257,18 @@ def test_parse_size():
             parse_size(bad)
 
 
-@pytest.mark.parametrize("field, value", [("timeout", 0), ("timeout", -1.0), ("timeout", "10"),
-                                          ("memory", 0), ("memory", 1.5), ("output", -1),
-                                          ("reply", True)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("timeout", 0),
+        ("timeout", -1.0),
+        ("timeout", "10"),
+        ("memory", 0),
+        ("memory", 1.5),
+        ("output", -1),
+        ("reply", True),
+    ],
+)
 def test_limits_reject_bad_values_by_name(field, value):
     with pytest.raises(ValueError, match=field):
         Limits(**{field: value})
@@ -287,8 +336,10 @@ def batch(tmp_path_factory):
         "chatty": solution(**{"99.1": CHATTY}),
         "missing_cell": {"99.1": fx.SOLUTIONS["99.1"], "99.3": fx.SOLUTIONS["99.3"]},
     }
-    paths = {name: str(fx.write_notebook(folder / f"{name}.ipynb", sources))
-             for name, sources in notebooks.items()}
+    paths = {
+        name: str(fx.write_notebook(folder / f"{name}.ipynb", sources))
+        for name, sources in notebooks.items()
+    }
     graded = grade_notebooks(list(paths.values()), jobs=2, cache=False)
     return dict(zip(paths, graded))
 
@@ -329,19 +380,30 @@ def test_errors_of_the_learner_are_feedback(batch):
     assert syntax.status == "error" and "SyntaxError" in syntax.feedback
     assert "(line 2)" in syntax.feedback
     name = by_id(batch["name_error"])["99.1"]
-    assert name.status == "error" and "NameError" in name.feedback and "(line 2)" in name.feedback
+    assert (
+        name.status == "error"
+        and "NameError" in name.feedback
+        and "(line 2)" in name.feedback
+    )
     renamed = by_id(batch["renamed"])["99.1"]
     assert renamed.status == "error"
     assert "does not define a function named add_bias" in renamed.feedback
     assert by_id(batch["not_callable"])["99.1"].feedback == "add_bias is not a function"
     for name in ("raises", "syntax", "name_error", "renamed", "not_callable"):
-        assert by_id(batch[name])["99.2"].status == "passed"  # the others are unaffected
+        assert (
+            by_id(batch[name])["99.2"].status == "passed"
+        )  # the others are unaffected
 
 
 def test_types_of_plain_values_are_checked(batch):
     three = by_id(batch["tuple"])["99.2"]
-    assert three.status == "failed" and "should be a tuple of 2 items, got 3" in three.feedback
-    as_int = by_id(batch["int"])["99.2"]  # an int is a number: right on the one exact mean
+    assert (
+        three.status == "failed"
+        and "should be a tuple of 2 items, got 3" in three.feedback
+    )
+    as_int = by_id(batch["int"])[
+        "99.2"
+    ]  # an int is a number: right on the one exact mean
     assert as_int.status == "partial" and as_int.score == 0.33
 
 
@@ -357,28 +419,49 @@ def test_torch_cells_run_in_the_worker(batch):
 def test_a_missing_exercise_cell_is_not_attempted(batch):
     s = batch["missing_cell"]
     result = by_id(s)["99.2"]
-    assert result.status == "not_attempted" and "no exercise cell for 99.2" in result.feedback
+    assert (
+        result.status == "not_attempted"
+        and "no exercise cell for 99.2" in result.feedback
+    )
     assert s.max_score == 6 and s.score == 5
 
 
 IMPLEMENTATIONS = {
-    "99.1": [fx.SOLUTIONS["99.1"], PARTIAL, WRONG_SHAPE, WRONG_DTYPE, RAISES, fx.STUBS["99.1"],
-             "def add_bias(X, b, *, scale=1.0):\n    return X + b + 1e-9\n",
-             "def add_bias(X, b, *, scale=1.0):\n    return 'a string'\n",
-             "def add_bias(X, b, *, scale=1.0):\n    return None\n"],
-    "99.2": [fx.SOLUTIONS["99.2"], THREE_ITEMS, INT_FOR_FLOAT, fx.STUBS["99.2"],
-             "def summary(x):\n    return float(len(x)), len(x)\n",
-             "def summary(x):\n    return {'mean': 1.0}\n"],
-    "99.3": [fx.SOLUTIONS["99.3"], TORCH, fx.STUBS["99.3"],
-             "import numpy as np\ndef softmax_rows(Z):\n    return {'probs': Z, 'argmax': Z}\n"],
+    "99.1": [
+        fx.SOLUTIONS["99.1"],
+        PARTIAL,
+        WRONG_SHAPE,
+        WRONG_DTYPE,
+        RAISES,
+        fx.STUBS["99.1"],
+        "def add_bias(X, b, *, scale=1.0):\n    return X + b + 1e-9\n",
+        "def add_bias(X, b, *, scale=1.0):\n    return 'a string'\n",
+        "def add_bias(X, b, *, scale=1.0):\n    return None\n",
+    ],
+    "99.2": [
+        fx.SOLUTIONS["99.2"],
+        THREE_ITEMS,
+        INT_FOR_FLOAT,
+        fx.STUBS["99.2"],
+        "def summary(x):\n    return float(len(x)), len(x)\n",
+        "def summary(x):\n    return {'mean': 1.0}\n",
+    ],
+    "99.3": [
+        fx.SOLUTIONS["99.3"],
+        TORCH,
+        fx.STUBS["99.3"],
+        "import numpy as np\ndef softmax_rows(Z):\n    return {'probs': Z, 'argmax': Z}\n",
+    ],
 }
 
 
 def test_the_grader_and_check_give_the_same_verdict(tmp_path):
     """The same scoring, once in this process (check) and once through a worker (grader)."""
     sources = [(i, src) for i, sources in IMPLEMENTATIONS.items() for src in sources]
-    paths = [str(fx.write_notebook(tmp_path / f"v{n}.ipynb", {i: src}))
-             for n, (i, src) in enumerate(sources)]
+    paths = [
+        str(fx.write_notebook(tmp_path / f"v{n}.ipynb", {i: src}))
+        for n, (i, src) in enumerate(sources)
+    ]
     graded = grade_notebooks(paths, cache=False)
     for (exercise_id, source), submission in zip(sources, graded):
         namespace: dict = {}
@@ -392,9 +475,14 @@ def test_the_grader_and_check_give_the_same_verdict(tmp_path):
 
 
 def test_only_the_notebooks_chapter_is_owed(tmp_path):
-    nb = fx.write_notebook(tmp_path / "99_fixtures.ipynb", {"99.1": fx.SOLUTIONS["99.1"],
-                                                            "2.1": "def x():\n    pass\n",
-                                                            "9.9": "def y():\n    pass\n"})
+    nb = fx.write_notebook(
+        tmp_path / "99_fixtures.ipynb",
+        {
+            "99.1": fx.SOLUTIONS["99.1"],
+            "2.1": "def x():\n    pass\n",
+            "9.9": "def y():\n    pass\n",
+        },
+    )
     [s] = grade_notebooks([str(nb)], cache=False)
     assert [r.id for r in s.exercises] == ["99.1", "99.2", "99.3"]
     assert any("belongs to chapter 2" in w for w in s.warnings)
@@ -403,9 +491,13 @@ def test_only_the_notebooks_chapter_is_owed(tmp_path):
 
 def test_duplicate_exercise_cells_grade_the_later_one(tmp_path):
     nb = fx.notebook({"99.1": fx.STUBS["99.1"]})
-    nb["cells"].append({"cell_type": "code", "metadata": {"tags": ["exercise"],
-                                                          "exercise": "99.1"},
-                        "source": fx.SOLUTIONS["99.1"]})
+    nb["cells"].append(
+        {
+            "cell_type": "code",
+            "metadata": {"tags": ["exercise"], "exercise": "99.1"},
+            "source": fx.SOLUTIONS["99.1"],
+        }
+    )
     path = tmp_path / "dup.ipynb"
     path.write_text(json.dumps(nb))
     [s] = grade_notebooks([str(path)], cache=False)
@@ -418,19 +510,31 @@ def test_unreadable_submissions_do_not_stop_the_others(tmp_path):
     (tmp_path / "empty.ipynb").write_bytes(b"")
     (tmp_path / "bad.ipynb").write_text("{")
     (tmp_path / "nothing.ipynb").write_text(json.dumps(fx.notebook({})))
-    paths = [str(tmp_path / n) for n in ("empty.ipynb", "good.ipynb", "bad.ipynb",
-                                         "nothing.ipynb")]
+    paths = [
+        str(tmp_path / n)
+        for n in ("empty.ipynb", "good.ipynb", "bad.ipynb", "nothing.ipynb")
+    ]
     graded = grade_notebooks(paths, cache=False)
     assert [s.path for s in graded] == paths
     assert graded[0].error == "empty file" and "not valid JSON" in graded[2].error
     assert "no exercise cells found" in graded[3].error
-    assert graded[1].error is None and graded[1].score == 6 and str(good) == graded[1].path
+    assert (
+        graded[1].error is None and graded[1].score == 6 and str(good) == graded[1].path
+    )
 
 
 def test_results_do_not_depend_on_the_number_of_jobs(tmp_path):
-    paths = [str(fx.write_notebook(tmp_path / f"n{k}.ipynb", sources))
-             for k, sources in enumerate([solution(), dict(fx.STUBS), solution(
-                 **{"99.1": PARTIAL}), solution(**{"99.2": THREE_ITEMS})])]
+    paths = [
+        str(fx.write_notebook(tmp_path / f"n{k}.ipynb", sources))
+        for k, sources in enumerate(
+            [
+                solution(),
+                dict(fx.STUBS),
+                solution(**{"99.1": PARTIAL}),
+                solution(**{"99.2": THREE_ITEMS}),
+            ]
+        )
+    ]
     one = grade_notebooks(paths, jobs=1, cache=False)
     two = grade_notebooks(paths, jobs=3, cache=False)
     assert [s.as_dict() for s in one] == [s.as_dict() for s in two]
@@ -446,7 +550,9 @@ def test_the_worker_never_receives_expected_values(tmp_path, monkeypatch):
         return original(self, request, seconds)
 
     monkeypatch.setattr(pool_module.WorkerPool, "run", spy)
-    grade_notebooks([str(fx.write_notebook(tmp_path / "s.ipynb", solution()))], cache=False)
+    grade_notebooks(
+        [str(fx.write_notebook(tmp_path / "s.ipynb", solution()))], cache=False
+    )
     [request] = sent
     assert set(request) == {"limits", "exercises"}
     wire = channel.encode(request, allow_bytes=True)
@@ -474,10 +580,15 @@ def _arrays(value) -> list:
 
 # ----------------------------------------------------------------------------- cache
 
-def test_an_unchanged_notebook_is_regraded_without_loading_exercises(tmp_path, monkeypatch):
+
+def test_an_unchanged_notebook_is_regraded_without_loading_exercises(
+    tmp_path, monkeypatch
+):
     cache = tmp_path / "cache"
-    paths = [str(fx.write_notebook(tmp_path / "a.ipynb", solution(**{"99.1": PARTIAL}))),
-             str(fx.write_notebook(tmp_path / "b.ipynb", dict(fx.STUBS)))]
+    paths = [
+        str(fx.write_notebook(tmp_path / "a.ipynb", solution(**{"99.1": PARTIAL}))),
+        str(fx.write_notebook(tmp_path / "b.ipynb", dict(fx.STUBS))),
+    ]
     first = grade_notebooks(paths, cache=cache)
 
     def forbidden(*args, **kwargs):
@@ -487,8 +598,12 @@ def test_an_unchanged_notebook_is_regraded_without_loading_exercises(tmp_path, m
     monkeypatch.setattr(grader_module, "_resolve", forbidden)
     again = grade_notebooks(paths, cache=cache)
     assert [s.as_dict() for s in again] == [s.as_dict() for s in first]
-    assert [r.cases for r in again[0].exercises] == [r.cases for r in first[0].exercises]
-    moved = tmp_path / "moved.ipynb"  # the verdict belongs to the content, not the file name
+    assert [r.cases for r in again[0].exercises] == [
+        r.cases for r in first[0].exercises
+    ]
+    moved = (
+        tmp_path / "moved.ipynb"
+    )  # the verdict belongs to the content, not the file name
     moved.write_bytes(Path(paths[0]).read_bytes())
     [same] = grade_notebooks([str(moved)], cache=cache)
     assert same.path == str(moved) and same.score == first[0].score
@@ -513,12 +628,18 @@ def test_a_changed_cell_is_the_only_one_graded_again(tmp_path, monkeypatch):
 
 def test_cached_cases_are_the_cases(tmp_path, monkeypatch):
     exercises = all_exercises()
-    fresh = {e.id: channel.encode([(c.label, c.args, c.kwargs, c.expected) for c in e.cases()])
-             for e in exercises}
+    fresh = {
+        e.id: channel.encode(
+            [(c.label, c.args, c.kwargs, c.expected) for c in e.cases()]
+        )
+        for e in exercises
+    }
     Cache(tmp_path).cases(exercises[0])  # fills the memo of this process ...
     for exercise in exercises:
         Cache(tmp_path)._store_cases(exercise, exercise.cases())
-    monkeypatch.setattr(cache_module, "_MEMO", {})  # ... then a new process: from disk only
+    monkeypatch.setattr(
+        cache_module, "_MEMO", {}
+    )  # ... then a new process: from disk only
 
     def no_oracle(self):
         raise AssertionError("the cases were rebuilt instead of read from the cache")
@@ -527,8 +648,10 @@ def test_cached_cases_are_the_cases(tmp_path, monkeypatch):
     for exercise in exercises:
         cases = Cache(tmp_path).cases(exercise)
         assert all(type(c) is Case and type(c.args) is tuple for c in cases)
-        assert channel.encode([(c.label, c.args, c.kwargs, c.expected) for c in cases]) == \
-            fresh[exercise.id]
+        assert (
+            channel.encode([(c.label, c.args, c.kwargs, c.expected) for c in cases])
+            == fresh[exercise.id]
+        )
 
 
 def test_a_damaged_case_file_is_rebuilt(tmp_path, monkeypatch):
@@ -553,14 +676,22 @@ def test_the_cache_key_follows_the_cell_the_cases_and_the_limits():
 def test_timeouts_and_crashes_are_not_cached(tmp_path):
     result, keep = grader_module.verdict(get("99.1"), {"state": "timeout"}, Limits())
     assert result.status == "timeout" and not keep
-    result, keep = grader_module.verdict(get("99.1"), {"state": "died", "detail": "x"}, Limits())
+    result, keep = grader_module.verdict(
+        get("99.1"), {"state": "died", "detail": "x"}, Limits()
+    )
     assert result.status == "error" and not keep
 
 
 def test_a_timed_out_notebook_is_graded_again(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    path = str(fx.write_notebook(tmp_path / "slow.ipynb", solution(**{"99.2": (
-        "import time\ndef summary(x):\n    time.sleep(60)\n")})))
+    path = str(
+        fx.write_notebook(
+            tmp_path / "slow.ipynb",
+            solution(
+                **{"99.2": ("import time\ndef summary(x):\n    time.sleep(60)\n")}
+            ),
+        )
+    )
     [first] = grade_notebooks([path], cache=cache, limits=Limits(timeout=2))
     assert by_id(first)["99.2"].status == "timeout"
     sent = []
@@ -588,20 +719,39 @@ def test_a_corrupt_cache_entry_is_a_miss(tmp_path):
 
 # ----------------------------------------------------------------------------- reports and CLI
 
+
 def test_command_line_writes_json_and_csv_gradebooks(tmp_path, capsys):
-    paths = [str(fx.write_notebook(tmp_path / "alice.ipynb", solution(**{"99.1": PARTIAL}))),
-             str(fx.write_notebook(tmp_path / "bob.ipynb", dict(fx.STUBS)))]
+    paths = [
+        str(fx.write_notebook(tmp_path / "alice.ipynb", solution(**{"99.1": PARTIAL}))),
+        str(fx.write_notebook(tmp_path / "bob.ipynb", dict(fx.STUBS))),
+    ]
     out_json, out_csv = tmp_path / "grades.json", tmp_path / "grades.csv"
-    status = main([*paths, "--json", str(out_json), "--csv", str(out_csv), "--no-cache",
-                   "--jobs", "2"])
+    status = main(
+        [
+            *paths,
+            "--json",
+            str(out_json),
+            "--csv",
+            str(out_csv),
+            "--no-cache",
+            "--jobs",
+            "2",
+        ]
+    )
     assert status == 0
     data = json.loads(out_json.read_text())
     assert [d["submission"] for d in data] == paths
     alice = data[0]
     assert alice["score"] == 5.5 and alice["max_score"] == 6 and alice["error"] is None
     assert [e["id"] for e in alice["exercises"]] == ["99.1", "99.2", "99.3"]
-    assert set(alice["exercises"][0]) == {"id", "title", "score", "max_score", "status",
-                                          "feedback"}
+    assert set(alice["exercises"][0]) == {
+        "id",
+        "title",
+        "score",
+        "max_score",
+        "status",
+        "feedback",
+    }
     assert alice["exercises"][0]["status"] == "partial"
     assert {e["status"] for e in data[1]["exercises"]} == {"not_attempted"}
     rows = list(csv.reader(io.StringIO(out_csv.read_text())))
@@ -609,7 +759,10 @@ def test_command_line_writes_json_and_csv_gradebooks(tmp_path, capsys):
     assert rows[1] == [paths[0], "1.5", "1", "3", "", "5.5"]
     assert rows[2] == [paths[1], "0", "0", "0", "", "0"]
     printed = capsys.readouterr().out
-    assert "alice.ipynb: 5.5/6 points" in printed and "Graded 2 of 2 submissions" in printed
+    assert (
+        "alice.ipynb: 5.5/6 points" in printed
+        and "Graded 2 of 2 submissions" in printed
+    )
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 
@@ -619,8 +772,20 @@ def test_command_line_exit_status_and_unreadable_reasons(tmp_path, capsys):
     bad.write_text("not json")
     out_json, out_csv = tmp_path / "g.json", tmp_path / "g.csv"
     assert main([good, "--no-cache"]) == 0
-    assert main([good, str(bad), "--no-cache", "--json", str(out_json), "--csv",
-                 str(out_csv)]) == 1
+    assert (
+        main(
+            [
+                good,
+                str(bad),
+                "--no-cache",
+                "--json",
+                str(out_json),
+                "--csv",
+                str(out_csv),
+            ]
+        )
+        == 1
+    )
     data = json.loads(out_json.read_text())
     assert data[1]["error"].startswith("not valid JSON") and data[1]["exercises"] == []
     assert data[0]["score"] == 6
@@ -643,7 +808,9 @@ def test_command_line_usage_errors(capsys):
 
 
 def test_an_interrupted_batch_keeps_what_was_graded(tmp_path, monkeypatch, capsys):
-    paths = [str(fx.write_notebook(tmp_path / f"s{k}.ipynb", solution())) for k in range(3)]
+    paths = [
+        str(fx.write_notebook(tmp_path / f"s{k}.ipynb", solution())) for k in range(3)
+    ]
     out_json = tmp_path / "g.json"
     original = grader_module.grade_notebooks
 
@@ -666,30 +833,44 @@ def test_classroom_result_totals_partial_credit():
     partial = grader_module.failure(get("99.1"), "error", "boom")
     partial.score, partial.status = 1.5, "partial"
     passed = grader_module.summarise(
-        get("99.2"), [grader_module.Outcome("value", c.expected) for c in get("99.2").cases()])
-    data = json.loads(classroom_json([Submission("a.ipynb", 2.5, 3, [partial, passed])]))
+        get("99.2"),
+        [grader_module.Outcome("value", c.expected) for c in get("99.2").cases()],
+    )
+    data = json.loads(
+        classroom_json([Submission("a.ipynb", 2.5, 3, [partial, passed])])
+    )
     assert data["version"] == 1 and data["max_score"] == 3 and data["status"] == "fail"
-    assert [t["name"] for t in data["tests"]] == ["99.1 Add a bias", "99.2 Mean and count"]
+    assert [t["name"] for t in data["tests"]] == [
+        "99.1 Add a bias",
+        "99.2 Mean and count",
+    ]
     assert [t["status"] for t in data["tests"]] == ["fail", "pass"]
     assert [t["score"] for t in data["tests"]] == [1.5, 1]
 
 
 def test_reports_escape_control_characters():
-    result = grader_module.failure(get("99.1"), "error", "raised \x1b[2J\x1b]0;pwned\x07")
+    result = grader_module.failure(
+        get("99.1"), "error", "raised \x1b[2J\x1b]0;pwned\x07"
+    )
     text = format_submission(Submission("a\x1b.ipynb", 0.0, 2, [result]))
     assert "\x1b" not in text and "\x07" not in text and "\\x1b[2J" in text
 
 
 def test_gradebook_csv_quotes_awkward_names():
-    s = Submission('a, "b".ipynb', 1.0, 2, [grader_module.failure(get("99.1"), "error", "x")])
+    s = Submission(
+        'a, "b".ipynb', 1.0, 2, [grader_module.failure(get("99.1"), "error", "x")]
+    )
     rows = list(csv.reader(io.StringIO(gradebook_csv([s]))))
     assert rows[1][0] == 'a, "b".ipynb'
 
 
 # ----------------------------------------------------------------------------- in a notebook
 
+
 def test_grade_prints_the_same_report_as_the_command_line(tmp_path, capsys):
-    path = fx.write_notebook(tmp_path / "99_fixtures.ipynb", solution(**{"99.1": PARTIAL}))
+    path = fx.write_notebook(
+        tmp_path / "99_fixtures.ipynb", solution(**{"99.1": PARTIAL})
+    )
     submission = grade(path, cache=False)
     printed = capsys.readouterr().out
     assert main([str(path), "--no-cache", "--color", "never"]) == 0
@@ -703,7 +884,9 @@ def test_grade_finds_the_running_notebook(tmp_path, monkeypatch, capsys):
     folder.mkdir()
     fx.write_notebook(folder / "99_fixtures.ipynb", solution())
     monkeypatch.chdir(folder)
-    monkeypatch.setenv("JPY_SESSION_NAME", "chapters/99_fixtures.ipynb")  # relative to the server
+    monkeypatch.setenv(
+        "JPY_SESSION_NAME", "chapters/99_fixtures.ipynb"
+    )  # relative to the server
     assert grade(cache=False).score == 6
     monkeypatch.setenv("JPY_SESSION_NAME", str(folder / "99_fixtures.ipynb"))
     assert grade(cache=False).score == 6
@@ -715,10 +898,14 @@ def test_grade_finds_the_running_notebook(tmp_path, monkeypatch, capsys):
 def test_torch_is_preloaded_only_for_cells_that_import_it():
     from labkit.grade.sandbox import uses_torch
 
-    assert uses_torch("import torch\n") and uses_torch("from torch.nn import functional as F\n")
+    assert uses_torch("import torch\n") and uses_torch(
+        "from torch.nn import functional as F\n"
+    )
     assert uses_torch("import numpy as np, torch.linalg\n")
     assert not uses_torch('def f(x):\n    """Like torch.softmax."""\n    return x\n')
-    assert not uses_torch("import torchvision\n") and not uses_torch("import torch as (\n")
+    assert not uses_torch("import torchvision\n") and not uses_torch(
+        "import torch as (\n"
+    )
 
 
 def test_the_progress_bar_shows_only_on_a_terminal_for_a_batch():
@@ -741,18 +928,32 @@ def test_the_progress_bar_shows_only_on_a_terminal_for_a_batch():
 def test_the_classroom_workflow_reports_what_the_grader_writes(tmp_path):
     """The template workflow: the grading step's output feeds the reporter's runner."""
     yaml = pytest.importorskip("yaml")
-    workflow = yaml.safe_load((Path(__file__).resolve().parents[1] / ".github" / "workflows"
-                               / "classroom.yml").read_text())
+    workflow = yaml.safe_load(
+        (
+            Path(__file__).resolve().parents[1]
+            / ".github"
+            / "workflows"
+            / "classroom.yml"
+        ).read_text()
+    )
     steps = workflow["jobs"]["run-autograding-tests"]["steps"]
     [grading] = [s for s in steps if "labkit-grade" in s.get("run", "")]
-    [reporter] = [s for s in steps if "autograding-grading-reporter" in s.get("uses", "")]
+    [reporter] = [
+        s for s in steps if "autograding-grading-reporter" in s.get("uses", "")
+    ]
     runner = reporter["with"]["runners"]
     assert grading["id"] == runner
-    assert reporter["env"] == {f"{runner.upper()}_RESULTS":
-                               f"${{{{ steps.{runner}.outputs.result }}}}"}
+    assert reporter["env"] == {
+        f"{runner.upper()}_RESULTS": f"${{{{ steps.{runner}.outputs.result }}}}"
+    }
     assert "--classroom classroom.json" in grading["run"]
-    assert 'echo "result=$(base64 -w0 classroom.json)" >> "$GITHUB_OUTPUT"' in grading["run"]
-    path = str(fx.write_notebook(tmp_path / "99_fixtures.ipynb", solution(**{"99.1": PARTIAL})))
+    assert (
+        'echo "result=$(base64 -w0 classroom.json)" >> "$GITHUB_OUTPUT"'
+        in grading["run"]
+    )
+    path = str(
+        fx.write_notebook(tmp_path / "99_fixtures.ipynb", solution(**{"99.1": PARTIAL}))
+    )
     out = tmp_path / "classroom.json"
     assert main([path, "--no-cache", "--quiet", "--classroom", str(out)]) == 0
     result = json.loads(out.read_text())
@@ -760,15 +961,21 @@ def test_the_classroom_workflow_reports_what_the_grader_writes(tmp_path):
     assert {t["status"] for t in result["tests"]} == {"pass", "fail"}
 
 
-def test_a_worker_that_cannot_start_stops_the_batch_with_its_reason(tmp_path, monkeypatch,
-                                                                     capsys):
-    monkeypatch.setattr(pool_module, "_BOOT", "import sys; sys.exit('numpy is broken here')")
+def test_a_worker_that_cannot_start_stops_the_batch_with_its_reason(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(
+        pool_module, "_BOOT", "import sys; sys.exit('numpy is broken here')"
+    )
     path = str(fx.write_notebook(tmp_path / "a.ipynb", solution()))
     with pytest.raises(pool_module.WorkerStartError, match="numpy is broken here"):
         grade_notebooks([path], cache=False)
     out = tmp_path / "g.json"
     assert main([path, "--no-cache", "--json", str(out)]) == 3
-    assert "could not start" in capsys.readouterr().err and json.loads(out.read_text()) == []
+    assert (
+        "could not start" in capsys.readouterr().err
+        and json.loads(out.read_text()) == []
+    )
 
 
 def test_workers_end_and_clean_up_when_the_grader_is_killed(tmp_path):
@@ -778,17 +985,26 @@ def test_workers_end_and_clean_up_when_the_grader_is_killed(tmp_path):
     scratch.mkdir()
     slow = "import time\ndef add_bias(X, b, *, scale=1.0):\n    time.sleep(600)\n"
     path = fx.write_notebook(tmp_path / "99_slow.ipynb", solution(**{"99.1": slow}))
-    program = ("import sys, grading_fixtures; grading_fixtures.register(); "
-               "from labkit.grade.__main__ import main; main(sys.argv[1:])")
+    program = (
+        "import sys, grading_fixtures; grading_fixtures.register(); "
+        "from labkit.grade.__main__ import main; main(sys.argv[1:])"
+    )
     env = dict(os.environ, TMPDIR=str(scratch), PYTHONPATH=str(Path(__file__).parent))
-    grader = subprocess.Popen([sys.executable, "-c", program, str(path), "--no-cache",
-                               "--timeout", "300"], env=env, stdout=subprocess.DEVNULL)
+    grader = subprocess.Popen(
+        [sys.executable, "-c", program, str(path), "--no-cache", "--timeout", "300"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     try:
-        assert _eventually(lambda: len(_processes_under(scratch)) >= 2, 120)  # the job runs
+        assert _eventually(
+            lambda: len(_processes_under(scratch)) >= 2, 120
+        )  # the job runs
     finally:
         grader.kill()
         grader.wait()
-    assert _eventually(lambda: not _processes_under(scratch) and not any(scratch.iterdir()), 60)
+    assert _eventually(
+        lambda: not _processes_under(scratch) and not any(scratch.iterdir()), 60
+    )
 
 
 def _processes_under(folder: Path) -> list[str]:

@@ -34,70 +34,160 @@ THREATS = {
     # runs away
     "loops forever": (_fn("while True:\n    pass"), "timeout", "ran longer than"),
     "sleeps": (_fn("time.sleep(3600)", "import time"), "timeout", "ran longer than"),
-    "survives signals": (_fn(
-        "while True:\n    try:\n        time.sleep(1)\n    except BaseException:\n        pass",
-        "import signal, time\nfor s in (signal.SIGTERM, signal.SIGALRM, signal.SIGINT):\n"
-        "    signal.signal(s, signal.SIG_IGN)"), "timeout", "ran longer than"),
+    "survives signals": (
+        _fn(
+            "while True:\n    try:\n        time.sleep(1)\n    except BaseException:\n        pass",
+            "import signal, time\nfor s in (signal.SIGTERM, signal.SIGALRM, signal.SIGINT):\n"
+            "    signal.signal(s, signal.SIG_IGN)",
+        ),
+        "timeout",
+        "ran longer than",
+    ),
     "loops in the cell": ("while True:\n    pass\n", "timeout", "ran longer than"),
     # exits
-    "sys.exit": (_fn("sys.exit(3)", "import sys"), "error", "tried to exit the interpreter"),
+    "sys.exit": (
+        _fn("sys.exit(3)", "import sys"),
+        "error",
+        "tried to exit the interpreter",
+    ),
     "exit in the cell": ("raise SystemExit(0)\n", "error", "SystemExit"),
     "os._exit": (_fn("os._exit(0)", "import os"), "error", "exited with status 0"),
-    "kills itself": (_fn("os.kill(os.getpid(), signal.SIGKILL)", "import os, signal"), "error",
-                     "killed by signal 9 (SIGKILL)"),
-    "segfaults": (_fn("faulthandler._sigsegv()", "import faulthandler"), "error",
-                  "SIGSEGV) while running exercise 99.1 (at line 4 of the cell)"),
+    "kills itself": (
+        _fn("os.kill(os.getpid(), signal.SIGKILL)", "import os, signal"),
+        "error",
+        "killed by signal 9 (SIGKILL)",
+    ),
+    "segfaults": (
+        _fn("faulthandler._sigsegv()", "import faulthandler"),
+        "error",
+        "SIGSEGV) while running exercise 99.1 (at line 4 of the cell)",
+    ),
     "aborts": (_fn("os.abort()", "import os"), "error", "SIGABRT"),
     "recurses": (_fn("return add_bias(X, b)"), "error", "RecursionError"),
     # memory
-    "allocates at once": (_fn("return np.ones((10**6, 10**6))"), "memory", "ran out of memory"),
-    "allocates without bound": (_fn("hog = []\nwhile True:\n    hog.append(np.empty(10**8))"),
-                                "memory", "ran out of memory"),
-    "allocates in the cell": ("import numpy as np\nhog = np.ones(10**12)\n", "memory",
-                              "ran out of memory"),
-    "returns too much": (_fn("return np.zeros(3 * 10**6)"), "error", "returned more than"),
+    "allocates at once": (
+        _fn("return np.ones((10**6, 10**6))"),
+        "memory",
+        "ran out of memory",
+    ),
+    "allocates without bound": (
+        _fn("hog = []\nwhile True:\n    hog.append(np.empty(10**8))"),
+        "memory",
+        "ran out of memory",
+    ),
+    "allocates in the cell": (
+        "import numpy as np\nhog = np.ones(10**12)\n",
+        "memory",
+        "ran out of memory",
+    ),
+    "returns too much": (
+        _fn("return np.zeros(3 * 10**6)"),
+        "error",
+        "returned more than",
+    ),
     # floods
-    "prints forever": (_fn("while True:\n    print('x' * 1000)"), "error", "printed more than"),
-    "floods then answers": (_fn("print('x' * 3 * 2**20)\nreturn scale * X + b"), "error",
-                            "printed more than"),
-    "floods stderr from C": (_fn("os.write(2, b'x' * 10**7)\nreturn scale * X + b", "import os"),
-                             "error", "printed more than"),
+    "prints forever": (
+        _fn("while True:\n    print('x' * 1000)"),
+        "error",
+        "printed more than",
+    ),
+    "floods then answers": (
+        _fn("print('x' * 3 * 2**20)\nreturn scale * X + b"),
+        "error",
+        "printed more than",
+    ),
+    "floods stderr from C": (
+        _fn("os.write(2, b'x' * 10**7)\nreturn scale * X + b", "import os"),
+        "error",
+        "printed more than",
+    ),
     # patches numpy, labkit, the checker
-    "patches numpy": (_fn("return X * 0", "np.isclose = lambda *a, **k: np.ones(1, bool)\n"
-                          "np.allclose = lambda *a, **k: True\nnp.exp = lambda x: x"),
-                      "failed", "0 of 4 cases passed"),
-    "imports labkit": (_fn("return scale * X + b", "import labkit"), "error",
-                       "cannot import labkit"),
-    "patches the checker": (_fn("import labkit.exercises.scoring as s\n"
-                                "s.compare = lambda *a, **k: None\nreturn X"), "error",
-                            "cannot import labkit.exercises.scoring"),
-    "rewrites the worker": (_fn(
-        "frame = sys._getframe(1)\nwhile frame is not None:\n"
-        "    for name in ('to_data', 'run_case', 'compare', 'judge'):\n"
-        "        if name in frame.f_globals:\n"
-        "            frame.f_globals[name] = lambda *a, **k: None\n"
-        "    frame = frame.f_back\nreturn X * 0", "import sys"), "failed", "cases passed"),
-    "writes to the channel": (_fn(
-        "for fd in range(3, 256):\n    try:\n        os.write(fd, b'\\x00' * 9 + b'forged')\n"
-        "    except OSError:\n        pass\nreturn scale * X + b", "import os"), "error",
-        "must not write to the grader's channel"),
-    "walks the heap": (_fn("import gc\nreturn gc.get_objects()"), "error", "may not use gc"),
+    "patches numpy": (
+        _fn(
+            "return X * 0",
+            "np.isclose = lambda *a, **k: np.ones(1, bool)\n"
+            "np.allclose = lambda *a, **k: True\nnp.exp = lambda x: x",
+        ),
+        "failed",
+        "0 of 4 cases passed",
+    ),
+    "imports labkit": (
+        _fn("return scale * X + b", "import labkit"),
+        "error",
+        "cannot import labkit",
+    ),
+    "patches the checker": (
+        _fn(
+            "import labkit.exercises.scoring as s\n"
+            "s.compare = lambda *a, **k: None\nreturn X"
+        ),
+        "error",
+        "cannot import labkit.exercises.scoring",
+    ),
+    "rewrites the worker": (
+        _fn(
+            "frame = sys._getframe(1)\nwhile frame is not None:\n"
+            "    for name in ('to_data', 'run_case', 'compare', 'judge'):\n"
+            "        if name in frame.f_globals:\n"
+            "            frame.f_globals[name] = lambda *a, **k: None\n"
+            "    frame = frame.f_back\nreturn X * 0",
+            "import sys",
+        ),
+        "failed",
+        "cases passed",
+    ),
+    "writes to the channel": (
+        _fn(
+            "for fd in range(3, 256):\n    try:\n        os.write(fd, b'\\x00' * 9 + b'forged')\n"
+            "    except OSError:\n        pass\nreturn scale * X + b",
+            "import os",
+        ),
+        "error",
+        "must not write to the grader's channel",
+    ),
+    "walks the heap": (
+        _fn("import gc\nreturn gc.get_objects()"),
+        "error",
+        "may not use gc",
+    ),
     # hides its own errors
-    "swallows its errors": (_fn("try:\n    return X @ b.reshape(1, -1)\nexcept BaseException:\n"
-                                "    return np.zeros_like(X)"), "failed", "output differs"),
-    "hides stderr": (_fn("return X @ b.reshape(1, -1)",
-                         "import sys, io\nsys.stderr = io.StringIO()\n"
-                         "sys.excepthook = lambda *a: None"), "error", "raised ValueError"),
+    "swallows its errors": (
+        _fn(
+            "try:\n    return X @ b.reshape(1, -1)\nexcept BaseException:\n"
+            "    return np.zeros_like(X)"
+        ),
+        "failed",
+        "output differs",
+    ),
+    "hides stderr": (
+        _fn(
+            "return X @ b.reshape(1, -1)",
+            "import sys, io\nsys.stderr = io.StringIO()\n"
+            "sys.excepthook = lambda *a: None",
+        ),
+        "error",
+        "raised ValueError",
+    ),
     # lies about shape or equality
-    "lying array": (_fn("return np.zeros(12).view(Liar)", """
+    "lying array": (
+        _fn(
+            "return np.zeros(12).view(Liar)",
+            """
 class Liar(np.ndarray):
     @property
     def shape(self):
         return (4, 3)
     def __eq__(self, other):
         return np.ones((4, 3), bool)
-"""), "failed", "has shape (12,)"),
-    "lying object": (_fn("return Liar()", """
+""",
+        ),
+        "failed",
+        "has shape (12,)",
+    ),
+    "lying object": (
+        _fn(
+            "return Liar()",
+            """
 class Liar:
     shape = (4, 3)
     dtype = np.dtype(float)
@@ -105,8 +195,15 @@ class Liar:
         return True
     def __array__(self, *a, **k):
         return np.zeros((4, 3))
-"""), "error", "cannot be checked"),
-    "fake tensor": (_fn("return Fake()", """
+""",
+        ),
+        "error",
+        "cannot be checked",
+    ),
+    "fake tensor": (
+        _fn(
+            "return Fake()",
+            """
 class Fake:
     __module__ = 'torch'
     def detach(self):
@@ -115,60 +212,161 @@ class Fake:
         return self
     def numpy(self):
         return np.zeros((4, 3))
-"""), "failed", "output differs"),
-    "lying number": (_fn("return Forever(0.0)", """
+""",
+        ),
+        "failed",
+        "output differs",
+    ),
+    "lying number": (
+        _fn(
+            "return Forever(0.0)",
+            """
 class Forever(float):
     def __eq__(self, other):
         return True
     def __float__(self):
         return 1e300
-"""), "failed", "numpy array of shape"),
-    "unprintable error": (_fn("raise Weird()", """
+""",
+        ),
+        "failed",
+        "numpy array of shape",
+    ),
+    "unprintable error": (
+        _fn(
+            "raise Weird()",
+            """
 class Weird(Exception):
     def __str__(self):
         raise RuntimeError('no')
-"""), "error", "cases passed"),
+""",
+        ),
+        "error",
+        "cases passed",
+    ),
     # starts processes
-    "subprocess": (_fn(f"subprocess.Popen(['sleep', '{MARK}'])\nreturn scale * X + b",
-                       "import subprocess"), "error", "may not do this (subprocess.Popen)"),
-    "os.system": (_fn(f"os.system('sleep {MARK} &')\nreturn scale * X + b", "import os"),
-                  "error", "may not do this (os.system)"),
-    "os.fork": (_fn(f"if os.fork() == 0:\n    os.execvp('sleep', ['sleep', '{MARK}'])\n"
-                    "return scale * X + b", "import os"), "error", "(os.fork)"),
-    "posix_spawn": (_fn(f"os.posix_spawn('/bin/sleep', ['sleep', '{MARK}'], {{}})\n"
-                        "return scale * X + b", "import os"), "error", "(os.posix_spawn)"),
-    "multiprocessing": (_fn("p = multiprocessing.Process(target=time.sleep, args=(3600,))\n"
-                            "p.start()\nreturn scale * X + b", "import multiprocessing, time"),
-                        "error", "may not do this"),
-    "subprocess internals": (_fn(
-        f"subprocess._fork_exec(['sleep'], [b'/bin/sleep'], True, (), None, None, -1, -1, -1, "
-        f"-1, -1, -1, -1, -1, False, False, -1, None, None, None, -1, None, False)\n"
-        "return scale * X + b", "import subprocess"), "error", "may not start processes"),
-    "posix internals": (_fn("return scale * X + b", "import _posixsubprocess"), "error",
-                        "cannot import _posixsubprocess"),
-    "ctypes": (_fn("ctypes.CDLL(None).fork()\nreturn scale * X + b", "import ctypes"), "error",
-               "may not use ctypes"),
-    "kills the grader": (_fn("os.kill(os.getppid(), signal.SIGKILL)\nreturn scale * X + b",
-                             "import os, signal"), "error", "may not signal other processes"),
-    "network": (_fn("socket.create_connection(('127.0.0.1', 9))\nreturn scale * X + b",
-                    "import socket"), "error", "may not use socket"),
+    "subprocess": (
+        _fn(
+            f"subprocess.Popen(['sleep', '{MARK}'])\nreturn scale * X + b",
+            "import subprocess",
+        ),
+        "error",
+        "may not do this (subprocess.Popen)",
+    ),
+    "os.system": (
+        _fn(f"os.system('sleep {MARK} &')\nreturn scale * X + b", "import os"),
+        "error",
+        "may not do this (os.system)",
+    ),
+    "os.fork": (
+        _fn(
+            f"if os.fork() == 0:\n    os.execvp('sleep', ['sleep', '{MARK}'])\n"
+            "return scale * X + b",
+            "import os",
+        ),
+        "error",
+        "(os.fork)",
+    ),
+    "posix_spawn": (
+        _fn(
+            f"os.posix_spawn('/bin/sleep', ['sleep', '{MARK}'], {{}})\n"
+            "return scale * X + b",
+            "import os",
+        ),
+        "error",
+        "(os.posix_spawn)",
+    ),
+    "multiprocessing": (
+        _fn(
+            "p = multiprocessing.Process(target=time.sleep, args=(3600,))\n"
+            "p.start()\nreturn scale * X + b",
+            "import multiprocessing, time",
+        ),
+        "error",
+        "may not do this",
+    ),
+    "subprocess internals": (
+        _fn(
+            f"subprocess._fork_exec(['sleep'], [b'/bin/sleep'], True, (), None, None, -1, -1, -1, "
+            f"-1, -1, -1, -1, -1, False, False, -1, None, None, None, -1, None, False)\n"
+            "return scale * X + b",
+            "import subprocess",
+        ),
+        "error",
+        "may not start processes",
+    ),
+    "posix internals": (
+        _fn("return scale * X + b", "import _posixsubprocess"),
+        "error",
+        "cannot import _posixsubprocess",
+    ),
+    "ctypes": (
+        _fn("ctypes.CDLL(None).fork()\nreturn scale * X + b", "import ctypes"),
+        "error",
+        "may not use ctypes",
+    ),
+    "kills the grader": (
+        _fn(
+            "os.kill(os.getppid(), signal.SIGKILL)\nreturn scale * X + b",
+            "import os, signal",
+        ),
+        "error",
+        "may not signal other processes",
+    ),
+    "network": (
+        _fn(
+            "socket.create_connection(('127.0.0.1', 9))\nreturn scale * X + b",
+            "import socket",
+        ),
+        "error",
+        "may not use socket",
+    ),
     # files
-    "writes in its folder": (_fn("open('notes.txt', 'w').write('x')\nreturn scale * X + b"),
-                             "error", "may not write, create or delete files"),
-    "deletes a file": (_fn("os.remove(CANARY)\nreturn scale * X + b", "import os"), "error",
-                       "may not write, create or delete files"),
-    "deletes a tree": (_fn("shutil.rmtree(os.path.dirname(CANARY))\nreturn scale * X + b",
-                           "import os, shutil"), "error", "may not write"),
-    "writes through a symlink": (_fn("os.symlink(CANARY, 'link')\nopen('link', 'w').write('x')"
-                                     "\nreturn scale * X + b", "import os"), "error",
-                                 "may not write"),
-    "saves with numpy": (_fn("np.save(CANARY, X)\nreturn scale * X + b"), "error",
-                         "may not write"),
+    "writes in its folder": (
+        _fn("open('notes.txt', 'w').write('x')\nreturn scale * X + b"),
+        "error",
+        "may not write, create or delete files",
+    ),
+    "deletes a file": (
+        _fn("os.remove(CANARY)\nreturn scale * X + b", "import os"),
+        "error",
+        "may not write, create or delete files",
+    ),
+    "deletes a tree": (
+        _fn(
+            "shutil.rmtree(os.path.dirname(CANARY))\nreturn scale * X + b",
+            "import os, shutil",
+        ),
+        "error",
+        "may not write",
+    ),
+    "writes through a symlink": (
+        _fn(
+            "os.symlink(CANARY, 'link')\nopen('link', 'w').write('x')"
+            "\nreturn scale * X + b",
+            "import os",
+        ),
+        "error",
+        "may not write",
+    ),
+    "saves with numpy": (
+        _fn("np.save(CANARY, X)\nreturn scale * X + b"),
+        "error",
+        "may not write",
+    ),
     "reads a file": (_fn("return open(CANARY).read()"), "error", "may not read"),
-    "reads the environment": (_fn("return os.environ['GRADER_SECRET']", "import os"), "error",
-                              "KeyError"),
-    "reads labkit": (_fn("return open(importlib.util.find_spec('labkit').origin).read()",
-                         "import importlib.util"), "error", "may not read"),
+    "reads the environment": (
+        _fn("return os.environ['GRADER_SECRET']", "import os"),
+        "error",
+        "KeyError",
+    ),
+    "reads labkit": (
+        _fn(
+            "return open(importlib.util.find_spec('labkit').origin).read()",
+            "import importlib.util",
+        ),
+        "error",
+        "may not read",
+    ),
 }
 
 # The same misbehaviour in the middle exercise: the ones before and after keep their points.
@@ -177,16 +375,21 @@ MIDDLE = {
     "os._exit": "import os\ndef summary(x):\n    os._exit(1)\n",
     "segfaults": "import faulthandler\ndef summary(x):\n    faulthandler._sigsegv()\n",
     "allocates without bound": "import numpy as np\n"
-                               "hog = [np.empty(10**8) for _ in range(10**4)]\n",
+    "hog = [np.empty(10**8) for _ in range(10**4)]\n",
     "changes torch's defaults": "import torch\ntorch.set_default_dtype(torch.float32)\n"
-                                "torch.set_grad_enabled(False)\n" + fx.SOLUTIONS["99.2"],
+    "torch.set_grad_enabled(False)\n" + fx.SOLUTIONS["99.2"],
     "starts a thread and an alarm": "import signal, threading\nsignal.alarm(1)\n"
-                                    "threading.Thread(target=lambda: [0 for _ in iter(int, 1)],"
-                                    " daemon=True).start()\n" + fx.SOLUTIONS["99.2"],
+    "threading.Thread(target=lambda: [0 for _ in iter(int, 1)],"
+    " daemon=True).start()\n" + fx.SOLUTIONS["99.2"],
 }
-MIDDLE_STATUS = {"loops forever": "timeout", "os._exit": "error", "segfaults": "error",
-                 "allocates without bound": "memory", "changes torch's defaults": "passed",
-                 "starts a thread and an alarm": "passed"}
+MIDDLE_STATUS = {
+    "loops forever": "timeout",
+    "os._exit": "error",
+    "segfaults": "error",
+    "allocates without bound": "memory",
+    "changes torch's defaults": "passed",
+    "starts a thread and an alarm": "passed",
+}
 LIMITS = Limits(timeout=3.0, memory=768 * 2**20, reply=64 * 2**20)
 
 
@@ -207,22 +410,30 @@ def graded(tmp_path_factory):
         notebooks[("first", name)] = {**fx.SOLUTIONS, "99.1": cell}
     for name, cell in MIDDLE.items():
         notebooks[("middle", name)] = {**fx.SOLUTIONS, "99.2": cell}
-    paths = {key: str(fx.write_notebook(root / f"{k}.ipynb", sources))
-             for k, (key, sources) in enumerate(notebooks.items())}
+    paths = {
+        key: str(fx.write_notebook(root / f"{k}.ipynb", sources))
+        for k, (key, sources) in enumerate(notebooks.items())
+    }
     before = os.getcwd()
     old_tempdir = tempfile.tempdir
     os.chdir(work)
     tempfile.tempdir = str(scratch)
     os.environ["GRADER_SECRET"] = "hunter2"  # what a CI token would be
     try:
-        results = grade_notebooks(list(paths.values()), jobs=2, limits=LIMITS, cache=False)
+        results = grade_notebooks(
+            list(paths.values()), jobs=2, limits=LIMITS, cache=False
+        )
     finally:
         os.chdir(before)
         tempfile.tempdir = old_tempdir
         del os.environ["GRADER_SECRET"]
         fx.unregister()
-    return {"results": dict(zip(paths, results)), "canary": canary, "work": work,
-            "scratch": scratch}
+    return {
+        "results": dict(zip(paths, results)),
+        "canary": canary,
+        "work": work,
+        "scratch": scratch,
+    }
 
 
 @pytest.mark.parametrize("name", THREATS)
@@ -240,7 +451,12 @@ def test_a_threat_scores_zero_with_a_clear_status(graded, name):
 def test_the_exercises_around_a_threat_keep_their_points(graded, name):
     first, middle, last = graded["results"][("middle", name)].exercises
     assert middle.status == MIDDLE_STATUS[name], middle.feedback
-    assert (first.status, first.score, last.status, last.score) == ("passed", 2, "passed", 3)
+    assert (first.status, first.score, last.status, last.score) == (
+        "passed",
+        2,
+        "passed",
+        3,
+    )
 
 
 def test_a_clean_notebook_in_the_same_batch_gets_full_marks(graded):
@@ -255,8 +471,11 @@ def test_no_process_a_submission_started_is_left_running(graded):
         if MARK.encode() in command and b"pytest" not in command:
             leftovers.append(command.decode(errors="replace"))
     assert leftovers == []
-    workers = [pid for pid in filter(str.isdigit, os.listdir("/proc"))
-               if _parent(pid) == os.getpid() and b"labkit.grade.worker" in _command(pid)]
+    workers = [
+        pid
+        for pid in filter(str.isdigit, os.listdir("/proc"))
+        if _parent(pid) == os.getpid() and b"labkit.grade.worker" in _command(pid)
+    ]
     assert workers == []
 
 
@@ -276,6 +495,8 @@ def _parent(pid: str) -> int | None:
 
 def test_nothing_outside_the_sandbox_was_touched(graded):
     assert graded["canary"].read_text() == "intact"
-    assert sorted(p.name for p in graded["canary"].parent.iterdir()) == ["do-not-touch.txt"]
-    assert list(graded["work"].iterdir()) == []     # the grader's working directory
+    assert sorted(p.name for p in graded["canary"].parent.iterdir()) == [
+        "do-not-touch.txt"
+    ]
+    assert list(graded["work"].iterdir()) == []  # the grader's working directory
     assert list(graded["scratch"].iterdir()) == []  # the workers' temporary directories

@@ -13,7 +13,9 @@ import torch
 from labkit import lr_scheduler, optim
 from labkit.nets import Parameter
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # torch's step-order hints
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::UserWarning"
+)  # torch's step-order hints
 
 EPOCHS = 60
 LRS = [0.1, 0.03]  # two parameter groups with their own learning rates
@@ -53,13 +55,17 @@ def closed_form(name, kw, group, lr0, t):
         start, end = kw.get("start_factor", 1 / 3), kw.get("end_factor", 1.0)
         n = kw.get("total_iters", 5)
         return lr0 * (start + (end - start) * min(t, n) / n)
-    lambdas = kw["lr_lambda"] if isinstance(kw["lr_lambda"], list) else [kw["lr_lambda"]] * 2
+    lambdas = (
+        kw["lr_lambda"] if isinstance(kw["lr_lambda"], list) else [kw["lr_lambda"]] * 2
+    )
     return lr0 * lambdas[group](t)
 
 
 def make_optimizers(lrs=LRS):
     lab = optim.SGD([{"params": [Parameter(np.ones(2))], "lr": lr} for lr in lrs])
-    tor = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.ones(2))], "lr": lr} for lr in lrs])
+    tor = torch.optim.SGD(
+        [{"params": [torch.nn.Parameter(torch.ones(2))], "lr": lr} for lr in lrs]
+    )
     return lab, tor
 
 
@@ -76,8 +82,10 @@ def run(schedulers, optimizer, epochs=EPOCHS):
 
 
 def make_both(name, kw, lab_opt, tor_opt, **extra):
-    return (getattr(lr_scheduler, name)(lab_opt, **kw, **extra),
-            getattr(torch.optim.lr_scheduler, name)(tor_opt, **kw, **extra))
+    return (
+        getattr(lr_scheduler, name)(lab_opt, **kw, **extra),
+        getattr(torch.optim.lr_scheduler, name)(tor_opt, **kw, **extra),
+    )
 
 
 @pytest.mark.parametrize("name, kw", CASES, ids=IDS)
@@ -85,7 +93,9 @@ def test_lr_sequence_equals_torch(name, kw):
     lab_opt, tor_opt = make_optimizers()
     lab, tor = make_both(name, kw, lab_opt, tor_opt)
     assert lab.get_last_lr() == pytest.approx(tor.get_last_lr(), rel=1e-15)
-    np.testing.assert_allclose(run([lab], lab_opt), run([tor], tor_opt), rtol=1e-13, atol=1e-18)
+    np.testing.assert_allclose(
+        run([lab], lab_opt), run([tor], tor_opt), rtol=1e-13, atol=1e-18
+    )
     assert lab.last_epoch == tor.last_epoch == EPOCHS
     assert lab.base_lrs == tor.base_lrs == LRS
     assert [g["initial_lr"] for g in lab_opt.param_groups] == LRS
@@ -95,17 +105,27 @@ def test_lr_sequence_equals_torch(name, kw):
 def test_lr_sequence_equals_closed_form(name, kw):
     lab_opt, _ = make_optimizers()
     lab = getattr(lr_scheduler, name)(lab_opt, **kw)
-    expected = [[closed_form(name, kw, i, lr0, t) for i, lr0 in enumerate(LRS)]
-                for t in range(EPOCHS + 1)]
+    expected = [
+        [closed_form(name, kw, i, lr0, t) for i, lr0 in enumerate(LRS)]
+        for t in range(EPOCHS + 1)
+    ]
     np.testing.assert_allclose(run([lab], lab_opt), expected, rtol=1e-12, atol=1e-15)
 
 
 def test_inverse_time_decay_by_lambda():
     """The schedule the course calls inverse-time decay: lr0 / (1 + decay_rate * t)."""
     lab_opt, _ = make_optimizers([0.5])
-    lrs = run([lr_scheduler.LambdaLR(lab_opt, lambda t: 1 / (1 + 0.1 * t))], lab_opt, epochs=10)
-    np.testing.assert_allclose(lrs[:, 0], [0.5 / (1 + 0.1 * t) for t in range(11)], rtol=1e-15)
-    assert lrs[10, 0] == pytest.approx(0.25, rel=1e-15)  # half the rate after 1 / decay_rate epochs
+    lrs = run(
+        [lr_scheduler.LambdaLR(lab_opt, lambda t: 1 / (1 + 0.1 * t))],
+        lab_opt,
+        epochs=10,
+    )
+    np.testing.assert_allclose(
+        lrs[:, 0], [0.5 / (1 + 0.1 * t) for t in range(11)], rtol=1e-15
+    )
+    assert lrs[10, 0] == pytest.approx(
+        0.25, rel=1e-15
+    )  # half the rate after 1 / decay_rate epochs
 
 
 def test_step_lr_by_hand():
@@ -116,20 +136,37 @@ def test_step_lr_by_hand():
 
 def test_cosine_reaches_eta_min_at_T_max():
     lab_opt, _ = make_optimizers([0.2])
-    lrs = run([lr_scheduler.CosineAnnealingLR(lab_opt, T_max=8, eta_min=0.01)], lab_opt, epochs=8)
-    assert lrs[4, 0] == pytest.approx(0.105, rel=1e-14)  # half way: the mean of 0.2 and 0.01
+    lrs = run(
+        [lr_scheduler.CosineAnnealingLR(lab_opt, T_max=8, eta_min=0.01)],
+        lab_opt,
+        epochs=8,
+    )
+    assert lrs[4, 0] == pytest.approx(
+        0.105, rel=1e-14
+    )  # half way: the mean of 0.2 and 0.01
     assert lrs[8, 0] == pytest.approx(0.01, rel=1e-14)
 
 
 CHAINS = [
-    [("LinearLR", dict(start_factor=0.1, total_iters=10)), ("ExponentialLR", dict(gamma=0.95))],
-    [("StepLR", dict(step_size=10, gamma=0.5)), ("MultiStepLR", dict(milestones=[15, 35]))],
-    [("LinearLR", dict(start_factor=0.2, total_iters=8)), ("CosineAnnealingLR", dict(T_max=50))],
+    [
+        ("LinearLR", dict(start_factor=0.1, total_iters=10)),
+        ("ExponentialLR", dict(gamma=0.95)),
+    ],
+    [
+        ("StepLR", dict(step_size=10, gamma=0.5)),
+        ("MultiStepLR", dict(milestones=[15, 35])),
+    ],
+    [
+        ("LinearLR", dict(start_factor=0.2, total_iters=8)),
+        ("CosineAnnealingLR", dict(T_max=50)),
+    ],
     [("ExponentialLR", dict(gamma=0.9)), ("LambdaLR", dict(lr_lambda=inverse_time))],
 ]
 
 
-@pytest.mark.parametrize("chain", CHAINS, ids=["+".join(n for n, _ in c) for c in CHAINS])
+@pytest.mark.parametrize(
+    "chain", CHAINS, ids=["+".join(n for n, _ in c) for c in CHAINS]
+)
 def test_two_schedulers_on_one_optimizer_compose_like_torch(chain):
     """Factors multiply (a warm-up then a decay); LambdaLR overrides, as in torch."""
     lab_opt, tor_opt = make_optimizers()
@@ -137,7 +174,9 @@ def test_two_schedulers_on_one_optimizer_compose_like_torch(chain):
     lab_lrs = run([lab for lab, _ in pairs], lab_opt)
     tor_lrs = run([tor for _, tor in pairs], tor_opt)
     np.testing.assert_allclose(lab_lrs, tor_lrs, rtol=1e-13, atol=1e-18)
-    assert [g["initial_lr"] for g in lab_opt.param_groups] == LRS  # the first scheduler's
+    assert [
+        g["initial_lr"] for g in lab_opt.param_groups
+    ] == LRS  # the first scheduler's
 
 
 @pytest.mark.parametrize("name, kw", CASES, ids=IDS)
@@ -149,13 +188,17 @@ def test_resume_from_last_epoch_like_torch(name, kw):
             group["initial_lr"], group["lr"] = group["lr"], lr
     lab, tor = make_both(name, kw, lab_opt, tor_opt, last_epoch=9)
     assert lab.last_epoch == tor.last_epoch == 10
-    np.testing.assert_allclose(run([lab], lab_opt, 30), run([tor], tor_opt, 30),
-                               rtol=1e-13, atol=1e-18)
+    np.testing.assert_allclose(
+        run([lab], lab_opt, 30), run([tor], tor_opt, 30), rtol=1e-13, atol=1e-18
+    )
 
 
 def test_scheduled_lr_drives_the_optimizer():
     """With a constant gradient 1, SGD moves each epoch by that epoch's learning rate."""
-    p, tp = Parameter(np.zeros(1)), torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    p, tp = (
+        Parameter(np.zeros(1)),
+        torch.nn.Parameter(torch.zeros(1, dtype=torch.float64)),
+    )
     lab_opt, tor_opt = optim.SGD([p], lr=0.1), torch.optim.SGD([tp], lr=0.1)
     lab = lr_scheduler.CosineAnnealingLR(lab_opt, T_max=10)
     tor = torch.optim.lr_scheduler.CosineAnnealingLR(tor_opt, T_max=10)

@@ -21,10 +21,10 @@ RTOL, ATOL = 1e-10, 1e-12
 
 _rng = np.random.default_rng(0)
 INIT = [
-    np.array([-0.8, 1.3, 0.4]),            # x: Rosenbrock variables
-    0.5 * _rng.standard_normal((4, 3)),    # W
-    0.5 * _rng.standard_normal(4),         # b
-    np.array(0.3),                         # s: a 0-d parameter in a double well
+    np.array([-0.8, 1.3, 0.4]),  # x: Rosenbrock variables
+    0.5 * _rng.standard_normal((4, 3)),  # W
+    0.5 * _rng.standard_normal(4),  # b
+    np.array(0.3),  # s: a 0-d parameter in a double well
 ]
 U = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
 
@@ -33,7 +33,13 @@ def loss_fn(x, W, b, s):
     """Rosenbrock(x) + logsumexp(W (x + u) + b) + |W|^2/2 + |b|^2/2 + (s^2 - 1)^2."""
     rosenbrock = (10 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
     coupling = torch.logsumexp(W @ (x + U) + b, dim=0)
-    return rosenbrock + coupling + 0.5 * (W**2).sum() + 0.5 * (b**2).sum() + (s**2 - 1) ** 2
+    return (
+        rosenbrock
+        + coupling
+        + 0.5 * (W**2).sum()
+        + 0.5 * (b**2).sum()
+        + (s**2 - 1) ** 2
+    )
 
 
 def torch_grads(arrays, sign=1.0):
@@ -44,7 +50,9 @@ def torch_grads(arrays, sign=1.0):
 
 
 def loss_at(params):
-    return loss_fn(*[torch.tensor(p if isinstance(p, np.ndarray) else p.data) for p in params]).item()
+    return loss_fn(
+        *[torch.tensor(p if isinstance(p, np.ndarray) else p.data) for p in params]
+    ).item()
 
 
 def make_pair(name, groups=None, **kwargs):
@@ -81,45 +89,83 @@ def run_pair(lab, lab_opt, tor, tor_opt, sign=1.0, steps=STEPS, no_grad=()):
 
 
 def flat(params):
-    return np.concatenate([np.ravel(p.data.detach().numpy() if torch.is_tensor(p) else p.data)
-                           for p in params])
+    return np.concatenate(
+        [
+            np.ravel(p.data.detach().numpy() if torch.is_tensor(p) else p.data)
+            for p in params
+        ]
+    )
 
 
 def assert_states_match(lab, lab_opt, tor, tor_opt):
     """Same state names for every parameter, same values (step counts and buffers)."""
     for p, tp in zip(lab, tor):
-        lab_state, tor_state = dict(lab_opt.state).get(p, {}), dict(tor_opt.state).get(tp, {})
+        lab_state, tor_state = (
+            dict(lab_opt.state).get(p, {}),
+            dict(tor_opt.state).get(tp, {}),
+        )
         assert set(lab_state) == set(tor_state)
         for key, value in tor_state.items():
-            np.testing.assert_allclose(lab_state[key], value.numpy(), rtol=RTOL, atol=ATOL,
-                                       err_msg=key)
+            np.testing.assert_allclose(
+                lab_state[key], value.numpy(), rtol=RTOL, atol=ATOL, err_msg=key
+            )
 
 
 # Learning rates are kept where the dynamics contract: once a coordinate oscillates about its
 # minimum (sign-like RMSprop or low-beta Adam steps, large SGD momentum), last-bit differences in
 # rounding (torch fuses multiply-adds) grow exponentially, and no implementation could match.
 GRID = {
-    "SGD": [dict(lr=0.01), dict(lr=0.002, momentum=0.9),
-            dict(lr=0.004, momentum=0.9, dampening=0.5),
-            dict(lr=0.002, momentum=0.9, nesterov=True), dict(lr=0.01, weight_decay=0.1),
-            dict(lr=0.005, momentum=0.8, weight_decay=0.05, nesterov=True),
-            dict(lr=0.01, maximize=True),
-            dict(lr=0.002, momentum=0.9, maximize=True, weight_decay=0.01)],
-    "Adam": [dict(lr=0.01), dict(lr=0.01, amsgrad=True), dict(lr=0.01, weight_decay=0.1),
-             dict(lr=0.01, betas=(0.85, 0.995)), dict(lr=0.01, eps=1e-3),
-             dict(lr=0.01, maximize=True),
-             dict(lr=0.01, amsgrad=True, weight_decay=0.1, maximize=True),
-             dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)],
-    "AdamW": [dict(lr=0.01), dict(lr=0.01, weight_decay=0.1), dict(lr=0.01, amsgrad=True),
-              dict(lr=0.01, maximize=True, betas=(0.95, 0.98))],
-    "RMSprop": [dict(lr=1e-4), dict(lr=1e-4, momentum=0.9), dict(lr=3e-5, centered=True),
-                dict(lr=1e-4, centered=True, momentum=0.5), dict(lr=1e-4, weight_decay=0.1),
-                dict(lr=1e-4, maximize=True), dict(lr=3e-3, alpha=0.9, eps=1e-4)],
-    "Adagrad": [dict(lr=0.1), dict(lr=0.1, lr_decay=0.01), dict(lr=0.1, weight_decay=0.1),
-                dict(lr=0.1, initial_accumulator_value=0.1), dict(lr=0.1, eps=1e-6),
-                dict(lr=0.1, maximize=True)],
-    "Adadelta": [dict(), dict(rho=0.95), dict(weight_decay=0.1), dict(eps=1e-4),
-                 dict(maximize=True), dict(lr=0.5)],
+    "SGD": [
+        dict(lr=0.01),
+        dict(lr=0.002, momentum=0.9),
+        dict(lr=0.004, momentum=0.9, dampening=0.5),
+        dict(lr=0.002, momentum=0.9, nesterov=True),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.005, momentum=0.8, weight_decay=0.05, nesterov=True),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.002, momentum=0.9, maximize=True, weight_decay=0.01),
+    ],
+    "Adam": [
+        dict(lr=0.01),
+        dict(lr=0.01, amsgrad=True),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, betas=(0.85, 0.995)),
+        dict(lr=0.01, eps=1e-3),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.01, amsgrad=True, weight_decay=0.1, maximize=True),
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+    ],
+    "AdamW": [
+        dict(lr=0.01),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, amsgrad=True),
+        dict(lr=0.01, maximize=True, betas=(0.95, 0.98)),
+    ],
+    "RMSprop": [
+        dict(lr=1e-4),
+        dict(lr=1e-4, momentum=0.9),
+        dict(lr=3e-5, centered=True),
+        dict(lr=1e-4, centered=True, momentum=0.5),
+        dict(lr=1e-4, weight_decay=0.1),
+        dict(lr=1e-4, maximize=True),
+        dict(lr=3e-3, alpha=0.9, eps=1e-4),
+    ],
+    "Adagrad": [
+        dict(lr=0.1),
+        dict(lr=0.1, lr_decay=0.01),
+        dict(lr=0.1, weight_decay=0.1),
+        dict(lr=0.1, initial_accumulator_value=0.1),
+        dict(lr=0.1, eps=1e-6),
+        dict(lr=0.1, maximize=True),
+    ],
+    "Adadelta": [
+        dict(),
+        dict(rho=0.95),
+        dict(weight_decay=0.1),
+        dict(eps=1e-4),
+        dict(maximize=True),
+        dict(lr=0.5),
+    ],
 }
 CASES = [(name, opts) for name in NAMES for opts in GRID[name]]
 
@@ -127,11 +173,15 @@ CASES = [(name, opts) for name in NAMES for opts in GRID[name]]
 @pytest.mark.parametrize("name, opts", CASES, ids=[f"{n}-{o}" for n, o in CASES])
 def test_trajectory_matches_torch(name, opts):
     """200 steps on a non-quadratic loss give torch's trajectory and torch's final state."""
-    sign = -1.0 if opts.get("maximize") else 1.0  # maximize -loss: the same valley, climbed
+    sign = (
+        -1.0 if opts.get("maximize") else 1.0
+    )  # maximize -loss: the same valley, climbed
     lab, lab_opt, tor, tor_opt = make_pair(name, **opts)
     lab_traj, tor_traj = run_pair(lab, lab_opt, tor, tor_opt, sign)
     assert np.all(np.isfinite(tor_traj))
-    assert np.abs(tor_traj[-1] - tor_traj[0]).max() > 1e-2  # the weights really moved ...
+    assert (
+        np.abs(tor_traj[-1] - tor_traj[0]).max() > 1e-2
+    )  # the weights really moved ...
     assert loss_at(lab) < loss_at(INIT)  # ... downhill (maximize climbs -loss)
     np.testing.assert_allclose(lab_traj, tor_traj, rtol=RTOL, atol=ATOL)
     assert_states_match(lab, lab_opt, tor, tor_opt)
@@ -145,8 +195,14 @@ GROUP_OPTIONS = {
     "Adagrad": ({"lr": 0.2}, {"lr": 0.05, "lr_decay": 0.1}),
     "Adadelta": ({"lr": 2.0}, {"lr": 0.5, "rho": 0.8}),
 }
-DEFAULTS_FOR_GROUPS = {"SGD": dict(lr=0.01, momentum=0.9), "Adam": {}, "AdamW": {},
-                       "RMSprop": dict(momentum=0.9), "Adagrad": {}, "Adadelta": {}}
+DEFAULTS_FOR_GROUPS = {
+    "SGD": dict(lr=0.01, momentum=0.9),
+    "Adam": {},
+    "AdamW": {},
+    "RMSprop": dict(momentum=0.9),
+    "Adagrad": {},
+    "Adadelta": {},
+}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -156,7 +212,9 @@ def test_param_groups_with_own_options_match_torch(name):
     groups = [([0, 3], first), ([1, 2], second)]
     lab, lab_opt, tor, tor_opt = make_pair(name, groups, **DEFAULTS_FOR_GROUPS[name])
     for lab_group, tor_group in zip(lab_opt.param_groups, tor_opt.param_groups):
-        assert {k: v for k, v in lab_group.items() if k != "params"}.items() <= tor_group.items()
+        assert {
+            k: v for k, v in lab_group.items() if k != "params"
+        }.items() <= tor_group.items()
     lab_traj, tor_traj = run_pair(lab, lab_opt, tor, tor_opt)
     np.testing.assert_allclose(lab_traj, tor_traj, rtol=RTOL, atol=ATOL)
     assert_states_match(lab, lab_opt, tor, tor_opt)
@@ -176,7 +234,9 @@ def test_changing_group_lr_mid_run_matches_torch():
 def test_defaults_equal_torch(name):
     """Every default hyper-parameter equals torch 2.13's, and the group keys are torch's."""
     lab_group = getattr(optim, name)([Parameter(np.ones(2))]).param_groups[0]
-    tor_group = getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))]).param_groups[0]
+    tor_group = getattr(torch.optim, name)(
+        [torch.nn.Parameter(torch.ones(2))]
+    ).param_groups[0]
     options = {k: v for k, v in lab_group.items() if k != "params"}
     assert options.items() <= tor_group.items()
     torch_only = {"foreach", "fused", "capturable", "differentiable"}
@@ -187,11 +247,20 @@ def test_documented_defaults():
     """The defaults the course quotes, by hand."""
     p = [Parameter(np.ones(2))]
     assert optim.SGD(p).defaults["lr"] == 1e-3
-    assert optim.Adam(p).defaults["betas"] == (0.9, 0.999) and optim.Adam(p).defaults["eps"] == 1e-8
+    assert (
+        optim.Adam(p).defaults["betas"] == (0.9, 0.999)
+        and optim.Adam(p).defaults["eps"] == 1e-8
+    )
     assert optim.AdamW(p).defaults["weight_decay"] == 1e-2
-    assert optim.RMSprop(p).defaults["alpha"] == 0.99 and optim.RMSprop(p).defaults["lr"] == 1e-2
+    assert (
+        optim.RMSprop(p).defaults["alpha"] == 0.99
+        and optim.RMSprop(p).defaults["lr"] == 1e-2
+    )
     assert optim.Adagrad(p).defaults["eps"] == 1e-10
-    assert optim.Adadelta(p).defaults["lr"] == 1.0 and optim.Adadelta(p).defaults["eps"] == 1e-6
+    assert (
+        optim.Adadelta(p).defaults["lr"] == 1.0
+        and optim.Adadelta(p).defaults["eps"] == 1e-6
+    )
 
 
 # The state each optimizer keeps, by name, with the options that create every buffer.
@@ -199,8 +268,10 @@ EXPECTED_STATE = {
     "SGD": (dict(momentum=0.9), {"momentum_buffer"}),
     "Adam": (dict(amsgrad=True), {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}),
     "AdamW": (dict(), {"step", "exp_avg", "exp_avg_sq"}),
-    "RMSprop": (dict(momentum=0.9, centered=True),
-                {"step", "square_avg", "momentum_buffer", "grad_avg"}),
+    "RMSprop": (
+        dict(momentum=0.9, centered=True),
+        {"step", "square_avg", "momentum_buffer", "grad_avg"},
+    ),
     "Adagrad": (dict(), {"step", "sum"}),
     "Adadelta": (dict(), {"step", "square_avg", "acc_delta"}),
 }
@@ -223,8 +294,12 @@ def test_buffers_absent_without_their_option(name, opts):
     lab, lab_opt, tor, tor_opt = make_pair(name, **opts)
     run_pair(lab, lab_opt, tor, tor_opt, steps=2)
     for p, tp in zip(lab, tor):
-        assert set(dict(lab_opt.state).get(p, {})) == set(dict(tor_opt.state).get(tp, {}))
-    assert not {"momentum_buffer", "max_exp_avg_sq", "grad_avg"} & set(lab_opt.state[lab[0]])
+        assert set(dict(lab_opt.state).get(p, {})) == set(
+            dict(tor_opt.state).get(tp, {})
+        )
+    assert not {"momentum_buffer", "max_exp_avg_sq", "grad_avg"} & set(
+        lab_opt.state[lab[0]]
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -251,7 +326,9 @@ def test_step_updates_in_place_and_keeps_grad(name):
     getattr(optim, name)([p], lr=0.1).step()
     assert p.data is data
     assert not np.array_equal(p.data, [1.0, -2.0])
-    np.testing.assert_array_equal(p.grad, grad)  # the optimizer never edits the gradient
+    np.testing.assert_array_equal(
+        p.grad, grad
+    )  # the optimizer never edits the gradient
 
 
 def test_sgd_by_hand():
@@ -271,7 +348,9 @@ def test_adam_first_step_is_lr_times_sign():
     p = Parameter(np.array([0.0, 0.0]))
     p.grad = np.array([3.0, -1e-3])
     optim.Adam([p], lr=0.01, eps=1e-8).step()
-    np.testing.assert_allclose(p.data, -0.01 * p.grad / (np.abs(p.grad) + 1e-8), rtol=1e-12)
+    np.testing.assert_allclose(
+        p.data, -0.01 * p.grad / (np.abs(p.grad) + 1e-8), rtol=1e-12
+    )
 
 
 def test_zero_grad_sets_to_none_like_torch():
@@ -331,10 +410,13 @@ def test_accepts_generators_and_a_single_parameter_per_group():
 
 def test_repr_lists_groups():
     text = repr(optim.SGD([Parameter(np.ones(1))], lr=0.5))
-    assert text.startswith("SGD (") and "Parameter Group 0" in text and "lr: 0.5" in text
+    assert (
+        text.startswith("SGD (") and "Parameter Group 0" in text and "lr: 0.5" in text
+    )
 
 
 # ----------------------------------------------------------------------------- bad input
+
 
 def _p():
     return [Parameter(np.ones(2))]
@@ -386,32 +468,47 @@ BAD_HYPER = [
 ]
 
 
-@pytest.mark.parametrize("name, kwargs, match", BAD_HYPER,
-                         ids=[f"{n}-{k}" for n, k, _ in BAD_HYPER])
+@pytest.mark.parametrize(
+    "name, kwargs, match", BAD_HYPER, ids=[f"{n}-{k}" for n, k, _ in BAD_HYPER]
+)
 def test_bad_hyper_parameter_raises(name, kwargs, match):
     with pytest.raises(ValueError, match=match):
         getattr(optim, name)(_p(), **kwargs)
 
 
-@pytest.mark.parametrize("name, kwargs, match", BAD_HYPER,
-                         ids=[f"group-{n}-{k}" for n, k, _ in BAD_HYPER])
+@pytest.mark.parametrize(
+    "name, kwargs, match", BAD_HYPER, ids=[f"group-{n}-{k}" for n, k, _ in BAD_HYPER]
+)
 def test_bad_hyper_parameter_in_a_group_raises(name, kwargs, match):
     with pytest.raises(ValueError, match=match):
         getattr(optim, name)([{"params": _p()}, {"params": _p(), **kwargs}])
 
 
-@pytest.mark.parametrize("params, match", [
-    ([], "empty parameter list"),
-    (Parameter(np.ones(2)), "iterable"),
-    (5, "iterable"),
-    ({"params": _p()}, "iterable"),
-    ([np.ones(2)], "Parameter"),
-    ([torch.ones(2, requires_grad=True)], "Parameter"),
-    ([{"lr": 0.1}], "'params' key"),
-    ([{"params": []}], "empty"),
-    ([{"params": _p()}, _p()[0]], "dict"),
-], ids=["empty", "single-parameter", "int", "bare-dict", "ndarray", "torch-tensor",
-        "group-without-params", "empty-group", "mixed-list"])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ([], "empty parameter list"),
+        (Parameter(np.ones(2)), "iterable"),
+        (5, "iterable"),
+        ({"params": _p()}, "iterable"),
+        ([np.ones(2)], "Parameter"),
+        ([torch.ones(2, requires_grad=True)], "Parameter"),
+        ([{"lr": 0.1}], "'params' key"),
+        ([{"params": []}], "empty"),
+        ([{"params": _p()}, _p()[0]], "dict"),
+    ],
+    ids=[
+        "empty",
+        "single-parameter",
+        "int",
+        "bare-dict",
+        "ndarray",
+        "torch-tensor",
+        "group-without-params",
+        "empty-group",
+        "mixed-list",
+    ],
+)
 def test_bad_params_raise(params, match):
     with pytest.raises(ValueError, match=match):
         optim.SGD(params)

@@ -20,9 +20,11 @@ def _close():
 def test_decision_boundary_colours_the_plane_by_prediction():
     plots.use_style()
     X, y = data.xor(40, rng=0)
-    ax = plots.decision_boundary(lambda P: (P[:, 0] * P[:, 1] < 0).astype(int), X, y, title="xor")
+    ax = plots.decision_boundary(
+        lambda P: (P[:, 0] * P[:, 1] < 0).astype(int), X, y, title="xor"
+    )
     assert ax.get_title() == "xor"
-    assert len(ax.collections) >= 3                        # filled contours + one scatter per class
+    assert len(ax.collections) >= 3  # filled contours + one scatter per class
     with pytest.raises(ValueError, match="X must"):
         plots.decision_boundary(lambda P: P[:, 0], np.zeros((3, 3)), np.zeros(3))
 
@@ -36,7 +38,9 @@ def test_curves_one_line_per_series():
 
 
 def test_image_grid_layout_and_errors():
-    fig = plots.image_grid(np.zeros((5, 1, 4, 4)), titles=list("abcde"), ncols=3, symmetric=True)
+    fig = plots.image_grid(
+        np.zeros((5, 1, 4, 4)), titles=list("abcde"), ncols=3, symmetric=True
+    )
     assert len(fig.axes) == 6
     assert [ax.get_title() for ax in fig.axes[:5]] == list("abcde")
     with pytest.raises(ValueError, match="images"):

@@ -20,20 +20,32 @@ def test_draws_mapped_points_grid_images_and_the_next_units_line():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 2)), np.arange(20) % 2
     fig, ax = plt.subplots()
-    plots.hidden_representation(_rotate, X, y, ax=ax, weight=np.array([1.0, -2.0]), bias=0.5,
-                                lines=5)
+    plots.hidden_representation(
+        _rotate, X, y, ax=ax, weight=np.array([1.0, -2.0]), bias=0.5, lines=5
+    )
     H = _rotate(X)
     offsets = np.vstack([c.get_offsets() for c in ax.collections])
     np.testing.assert_allclose(np.sort(offsets, axis=0), np.sort(H, axis=0), rtol=1e-12)
     lines = ax.get_lines()
-    assert len(lines) == 2 * 5 + 1                   # 5 vertical and 5 horizontal grid lines + z = 0
-    grid_first = np.column_stack(lines[0].get_data())  # the image of the first vertical line
+    assert len(lines) == 2 * 5 + 1  # 5 vertical and 5 horizontal grid lines + z = 0
+    grid_first = np.column_stack(
+        lines[0].get_data()
+    )  # the image of the first vertical line
     lo = X.min(axis=0) - 0.5
-    np.testing.assert_allclose(_rotate(np.column_stack([np.full(200, lo[0]),
-                                                        np.linspace(lo[1], X.max(axis=0)[1] + 0.5, 200)])),
-                               grid_first, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        _rotate(
+            np.column_stack(
+                [np.full(200, lo[0]), np.linspace(lo[1], X.max(axis=0)[1] + 0.5, 200)]
+            )
+        ),
+        grid_first,
+        rtol=1e-12,
+        atol=1e-12,
+    )
     h1, h2 = lines[-1].get_data()
-    np.testing.assert_allclose(1.0 * np.asarray(h1) - 2.0 * np.asarray(h2) + 0.5, 0.0, atol=1e-12)
+    np.testing.assert_allclose(
+        1.0 * np.asarray(h1) - 2.0 * np.asarray(h2) + 0.5, 0.0, atol=1e-12
+    )
     plt.close(fig)
 
 

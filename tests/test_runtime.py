@@ -13,7 +13,12 @@ def test_seed_makes_every_generator_repeat():
     g = labkit.seed(3)
     draws = (random.random(), np.random.rand(), torch.rand(1).item(), g.normal())
     g = labkit.seed(3)
-    assert draws == (random.random(), np.random.rand(), torch.rand(1).item(), g.normal())
+    assert draws == (
+        random.random(),
+        np.random.rand(),
+        torch.rand(1).item(),
+        g.normal(),
+    )
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "0", True])

@@ -51,7 +51,9 @@ def test_adding_problem_puts_one_marker_in_each_half():
     markers = x[..., 1]
     np.testing.assert_array_equal(markers[:5].sum(axis=0), 1.0)
     np.testing.assert_array_equal(markers[5:].sum(axis=0), 1.0)
-    assert markers[0].any() and markers[4].any() and markers[5].any() and markers[10].any()
+    assert (
+        markers[0].any() and markers[4].any() and markers[5].any() and markers[10].any()
+    )
 
 
 def test_adding_problem_constant_baseline_is_one_sixth():
@@ -59,18 +61,21 @@ def test_adding_problem_constant_baseline_is_one_sixth():
     assert np.mean((y - 1.0) ** 2) == pytest.approx(1 / 6, rel=0.03)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: delayed_recall(n=0), "n must be"),
-    (lambda: delayed_recall(length=0), "length"),
-    (lambda: delayed_recall(num_symbols=1), "num_symbols"),
-    (lambda: delayed_recall(length=5, delay=5), "delay"),
-    (lambda: delayed_recall(length=5, delay=-1), "delay"),
-    (lambda: delayed_recall(length=5, delay=1.5), "delay"),
-    (lambda: delayed_recall(rng=-1), "rng"),
-    (lambda: adding_problem(n=0), "n must be"),
-    (lambda: adding_problem(length=1), "length"),
-    (lambda: adding_problem(rng="seed"), "rng"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: delayed_recall(n=0), "n must be"),
+        (lambda: delayed_recall(length=0), "length"),
+        (lambda: delayed_recall(num_symbols=1), "num_symbols"),
+        (lambda: delayed_recall(length=5, delay=5), "delay"),
+        (lambda: delayed_recall(length=5, delay=-1), "delay"),
+        (lambda: delayed_recall(length=5, delay=1.5), "delay"),
+        (lambda: delayed_recall(rng=-1), "rng"),
+        (lambda: adding_problem(n=0), "n must be"),
+        (lambda: adding_problem(length=1), "length"),
+        (lambda: adding_problem(rng="seed"), "rng"),
+    ],
+)
 def test_sequence_tasks_reject_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()

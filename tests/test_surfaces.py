@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from labkit import optim
-from labkit.surfaces import Surface, beale, plot_paths, quadratic, rosenbrock, trajectory, wells
+from labkit.surfaces import (
+    Surface,
+    beale,
+    plot_paths,
+    quadratic,
+    rosenbrock,
+    trajectory,
+    wells,
+)
 
 matplotlib.use("Agg")
 
@@ -18,9 +26,10 @@ matplotlib.use("Agg")
 def _torch_quadratic(kappa, angle):
     def f(p):
         c, s = math.cos(angle), math.sin(angle)
-        u = c * p[0] + s * p[1]                 # coordinate along the flat direction
-        w = -s * p[0] + c * p[1]                # coordinate along the steep direction
+        u = c * p[0] + s * p[1]  # coordinate along the flat direction
+        w = -s * p[0] + c * p[1]  # coordinate along the steep direction
         return 0.5 * (u**2 + kappa * w**2)
+
     return f
 
 
@@ -30,7 +39,11 @@ def _torch_rosenbrock(a, b):
 
 def _torch_beale(p):
     x, y = p[0], p[1]
-    return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2
+    return (
+        (1.5 - x + x * y) ** 2
+        + (2.25 - x + x * y**2) ** 2
+        + (2.625 - x + x * y**3) ** 2
+    )
 
 
 def _torch_wells(p):
@@ -38,7 +51,9 @@ def _torch_wells(p):
     heights, widths = [1.0, 1.5, -0.8], [0.6, 0.8, 0.5]
     value = 0.06 * (p[0] ** 2 + p[1] ** 2)
     for (cx, cy), h, s in zip(centres, heights, widths):
-        value = value - h * torch.exp(-((p[0] - cx) ** 2 + (p[1] - cy) ** 2) / (2 * s**2))
+        value = value - h * torch.exp(
+            -((p[0] - cx) ** 2 + (p[1] - cy) ** 2) / (2 * s**2)
+        )
     return value
 
 
@@ -67,28 +82,45 @@ def test_value_gradient_and_hessian_equal_torch_autograd(name, surface, torch_f)
         value = torch_f(p)
         (grad,) = torch.autograd.grad(value, p)
         hess = torch.autograd.functional.hessian(torch_f, p.detach())
-        np.testing.assert_allclose(surface.f(point), value.item(), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(surface.grad(point), grad.numpy(), rtol=1e-11, atol=1e-11)
-        np.testing.assert_allclose(surface.hessian(point), hess.numpy(), rtol=1e-11, atol=1e-11)
+        np.testing.assert_allclose(
+            surface.f(point), value.item(), rtol=1e-12, atol=1e-12
+        )
+        np.testing.assert_allclose(
+            surface.grad(point), grad.numpy(), rtol=1e-11, atol=1e-11
+        )
+        np.testing.assert_allclose(
+            surface.hessian(point), hess.numpy(), rtol=1e-11, atol=1e-11
+        )
 
 
 @pytest.mark.parametrize("name, surface, torch_f", CASES, ids=IDS)
 def test_gradient_equals_central_differences_of_f(name, surface, torch_f):
     h = 1e-6
     for point in _points(surface, n=10, seed=1):
-        numeric = [(surface.f(point + h * e) - surface.f(point - h * e)) / (2 * h) for e in np.eye(2)]
+        numeric = [
+            (surface.f(point + h * e) - surface.f(point - h * e)) / (2 * h)
+            for e in np.eye(2)
+        ]
         scale = max(1.0, np.abs(numeric).max())
-        np.testing.assert_allclose(surface.grad(point), numeric, rtol=1e-6, atol=1e-6 * scale)
+        np.testing.assert_allclose(
+            surface.grad(point), numeric, rtol=1e-6, atol=1e-6 * scale
+        )
 
 
 @pytest.mark.parametrize("name, surface, torch_f", CASES, ids=IDS)
 def test_hessian_equals_central_differences_of_grad(name, surface, torch_f):
     h = 1e-6
     for point in _points(surface, n=10, seed=2):
-        numeric = np.stack([(surface.grad(point + h * e) - surface.grad(point - h * e)) / (2 * h)
-                            for e in np.eye(2)])
+        numeric = np.stack(
+            [
+                (surface.grad(point + h * e) - surface.grad(point - h * e)) / (2 * h)
+                for e in np.eye(2)
+            ]
+        )
         scale = max(1.0, np.abs(numeric).max())
-        np.testing.assert_allclose(surface.hessian(point), numeric, rtol=1e-5, atol=1e-6 * scale)
+        np.testing.assert_allclose(
+            surface.hessian(point), numeric, rtol=1e-5, atol=1e-6 * scale
+        )
 
 
 @pytest.mark.parametrize("name, surface, torch_f", CASES, ids=IDS)
@@ -99,8 +131,12 @@ def test_batched_points_equal_point_by_point(name, surface, torch_f, batch):
     assert f.shape == batch and g.shape == batch + (2,) and h.shape == batch + (2, 2)
     flat = xy.reshape(-1, 2)
     np.testing.assert_allclose(f.reshape(-1), [surface.f(p) for p in flat], rtol=1e-14)
-    np.testing.assert_allclose(g.reshape(-1, 2), [surface.grad(p) for p in flat], rtol=1e-14)
-    np.testing.assert_allclose(h.reshape(-1, 2, 2), [surface.hessian(p) for p in flat], rtol=1e-14)
+    np.testing.assert_allclose(
+        g.reshape(-1, 2), [surface.grad(p) for p in flat], rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        h.reshape(-1, 2, 2), [surface.hessian(p) for p in flat], rtol=1e-14
+    )
 
 
 @pytest.mark.parametrize("name, surface, torch_f", CASES, ids=IDS)
@@ -157,8 +193,12 @@ OPTIMIZERS = [
 ]
 
 
-@pytest.mark.parametrize("name, hyper", OPTIMIZERS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(OPTIMIZERS)])
-@pytest.mark.parametrize("surface", [rosenbrock(), wells()], ids=["rosenbrock", "wells"])
+@pytest.mark.parametrize(
+    "name, hyper", OPTIMIZERS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(OPTIMIZERS)]
+)
+@pytest.mark.parametrize(
+    "surface", [rosenbrock(), wells()], ids=["rosenbrock", "wells"]
+)
 def test_labkit_path_equals_torch_path(name, hyper, surface):
     ours = trajectory(surface, getattr(optim, name), 150, **hyper)
     theirs = trajectory(surface, getattr(torch.optim, name), 150, **hyper)
@@ -189,14 +229,19 @@ def test_start_defaults_to_the_surface_start_and_zero_steps_return_it():
     r = rosenbrock()
     path = trajectory(r, optim.Adam, 0, lr=0.1)
     np.testing.assert_array_equal(path, [r.start])
-    np.testing.assert_array_equal(trajectory(r, optim.Adam, 0, start=(0.5, 0.5), lr=0.1), [[0.5, 0.5]])
+    np.testing.assert_array_equal(
+        trajectory(r, optim.Adam, 0, start=(0.5, 0.5), lr=0.1), [[0.5, 0.5]]
+    )
 
 
 def test_plot_paths_draws_one_line_per_path():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    paths = {"a": np.array([[0.0, 0.0], [1.0, 1.0]]), "b": np.array([[0.5, 0.5], [0.0, 1.0]])}
+    paths = {
+        "a": np.array([[0.0, 0.0], [1.0, 1.0]]),
+        "b": np.array([[0.5, 0.5], [0.0, 1.0]]),
+    }
     out = plot_paths(wells(), paths, ax=ax, levels=10, resolution=50)
     assert out is ax
     labels = [line.get_label() for line in ax.get_lines()]
@@ -204,33 +249,40 @@ def test_plot_paths_draws_one_line_per_path():
     plt.close(fig)
 
 
-@pytest.mark.parametrize("bad", [np.zeros(3), np.zeros((4, 3)), 1.0, [[np.nan, 0.0]], [np.inf, 1.0],
-                                 "xy"])
+@pytest.mark.parametrize(
+    "bad", [np.zeros(3), np.zeros((4, 3)), 1.0, [[np.nan, 0.0]], [np.inf, 1.0], "xy"]
+)
 def test_bad_points_raise(bad):
     with pytest.raises(ValueError, match="xy"):
         rosenbrock().grad(bad)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: quadratic(kappa=0.5), "kappa"),
-    (lambda: quadratic(kappa=np.nan), "kappa"),
-    (lambda: quadratic(angle=np.inf), "angle"),
-    (lambda: rosenbrock(b=0.0), "rosenbrock"),
-    (lambda: rosenbrock(a=np.nan), "rosenbrock"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: quadratic(kappa=0.5), "kappa"),
+        (lambda: quadratic(kappa=np.nan), "kappa"),
+        (lambda: quadratic(angle=np.inf), "angle"),
+        (lambda: rosenbrock(b=0.0), "rosenbrock"),
+        (lambda: rosenbrock(a=np.nan), "rosenbrock"),
+    ],
+)
 def test_bad_surface_parameters_raise(make, message):
     with pytest.raises(ValueError, match=message):
         make()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(steps=-1), "steps"),
-    (dict(steps=2.5), "steps"),
-    (dict(steps=True), "steps"),
-    (dict(steps=5, noise=-1.0), "noise"),
-    (dict(steps=5, start=(1.0, 2.0, 3.0)), "xy"),
-    (dict(steps=5, start=[[1.0, 2.0]]), "start"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(steps=-1), "steps"),
+        (dict(steps=2.5), "steps"),
+        (dict(steps=True), "steps"),
+        (dict(steps=5, noise=-1.0), "noise"),
+        (dict(steps=5, start=(1.0, 2.0, 3.0)), "xy"),
+        (dict(steps=5, start=[[1.0, 2.0]]), "start"),
+    ],
+)
 def test_bad_trajectory_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         trajectory(quadratic(), optim.SGD, lr=0.1, **kwargs)

@@ -23,19 +23,29 @@ def run(values, **kw):
 
 # ----------------------------------------------------------------------------- EarlyStopping
 
+
 def test_patience_counts_epochs_since_the_last_improvement():
     losses = [1.0, 0.8, 0.85, 0.9, 0.7, 0.75, 0.76, 0.77, 0.5]
-    assert run(losses, patience=1) == (2, 1)       # the first uptick stops it
-    assert run(losses, patience=2) == (3, 1)       # two epochs without improvement after epoch 1
-    assert run(losses, patience=3) == (7, 4)       # epoch 4 improves, then 5, 6, 7 do not
-    assert run(losses, patience=4) == (None, 8)    # never runs out; the last value is the best
+    assert run(losses, patience=1) == (2, 1)  # the first uptick stops it
+    assert run(losses, patience=2) == (
+        3,
+        1,
+    )  # two epochs without improvement after epoch 1
+    assert run(losses, patience=3) == (7, 4)  # epoch 4 improves, then 5, 6, 7 do not
+    assert run(losses, patience=4) == (
+        None,
+        8,
+    )  # never runs out; the last value is the best
 
 
 def test_min_delta_requires_a_large_enough_improvement():
     losses = [1.0, 0.95, 0.92, 0.91, 0.85, 0.84]
-    assert run(losses, patience=2, min_delta=0.1) == (2, 0)      # 0.95, 0.92 are within 0.1 of 1.0
+    assert run(losses, patience=2, min_delta=0.1) == (
+        2,
+        0,
+    )  # 0.95, 0.92 are within 0.1 of 1.0
     assert run(losses, patience=3, min_delta=0.1) == (3, 0)
-    assert run(losses, patience=4, min_delta=0.1) == (None, 4)   # 0.85 < 1.0 - 0.1
+    assert run(losses, patience=4, min_delta=0.1) == (None, 4)  # 0.85 < 1.0 - 0.1
     assert run(losses, patience=2, min_delta=0.0) == (None, 5)
 
 
@@ -70,7 +80,7 @@ def test_best_state_is_a_snapshot_and_restore_loads_it():
         model.weight.fill_(1.0)
     es.step(0.5, model)
     with torch.no_grad():
-        model.weight.fill_(7.0)                      # changed after the snapshot
+        model.weight.fill_(7.0)  # changed after the snapshot
     es.step(0.9, model)
     assert torch.all(es.best_state["weight"] == 1.0)
     es.restore(model)
@@ -87,13 +97,16 @@ def test_restore_works_for_labkit_modules():
     np.testing.assert_array_equal(layer.weight.data, saved)
 
 
-@pytest.mark.parametrize("kw, fragment", [
-    (dict(patience=0), "patience must be a positive integer"),
-    (dict(patience=2.5), "patience must be a positive integer"),
-    (dict(min_delta=-0.1), "min_delta must be a finite number"),
-    (dict(min_delta=float("nan")), "min_delta must be a finite number"),
-    (dict(mode="lowest"), "mode must be 'min'"),
-])
+@pytest.mark.parametrize(
+    "kw, fragment",
+    [
+        (dict(patience=0), "patience must be a positive integer"),
+        (dict(patience=2.5), "patience must be a positive integer"),
+        (dict(min_delta=-0.1), "min_delta must be a finite number"),
+        (dict(min_delta=float("nan")), "min_delta must be a finite number"),
+        (dict(mode="lowest"), "mode must be 'min'"),
+    ],
+)
 def test_bad_arguments(kw, fragment):
     with pytest.raises(ValueError) as info:
         EarlyStopping(**kw)
@@ -110,10 +123,12 @@ def test_bad_step_and_restore():
 
 # ----------------------------------------------------------------------------- fit
 
+
 def mlp(seed=0, width=16):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(2, width), torch.nn.ReLU(),
-                               torch.nn.Linear(width, 2)).double()
+    return torch.nn.Sequential(
+        torch.nn.Linear(2, width), torch.nn.ReLU(), torch.nn.Linear(width, 2)
+    ).double()
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +141,15 @@ def test_fit_is_seeded_and_records_clean_curves(moons):
     histories = []
     for _ in range(2):
         model = mlp()
-        h = fit(model, torch.optim.Adam(model.parameters(), lr=1e-2), train, val, epochs=5,
-                batch_size=8, rng=3)
+        h = fit(
+            model,
+            torch.optim.Adam(model.parameters(), lr=1e-2),
+            train,
+            val,
+            epochs=5,
+            batch_size=8,
+            rng=3,
+        )
         histories.append(h)
     for key in ("train_loss", "val_loss", "train_acc", "val_acc", "batch_loss"):
         np.testing.assert_array_equal(histories[0][key], histories[1][key])
@@ -146,16 +168,28 @@ def test_full_batch_equals_manual_gradient_descent(moons):
     opt = torch.optim.SGD(twin.parameters(), lr=0.1)
     for _ in range(3):
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(twin(torch.tensor(X)), torch.tensor(y)).backward()
+        torch.nn.functional.cross_entropy(
+            twin(torch.tensor(X)), torch.tensor(y)
+        ).backward()
         opt.step()
     for a, b in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
 
 
 def test_fit_learns_an_easy_problem():
-    train, val = blobs(120, centers=2, std=0.3, rng=0), blobs(100, centers=2, std=0.3, rng=1)
+    train, val = (
+        blobs(120, centers=2, std=0.3, rng=0),
+        blobs(100, centers=2, std=0.3, rng=1),
+    )
     model = mlp()
-    h = fit(model, torch.optim.Adam(model.parameters(), lr=1e-2), train, val, epochs=30, batch_size=16)
+    h = fit(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        train,
+        val,
+        epochs=30,
+        batch_size=16,
+    )
     assert h["train_acc"][-1] == 1.0 and h["val_acc"][-1] >= 0.98
     assert h["train_loss"][-1] < 0.1 * h["train_loss"][0]
 
@@ -164,11 +198,18 @@ def test_early_stopping_restores_the_best_epoch(moons):
     train, val = moons
     model = mlp(width=64)
     es = EarlyStopping(patience=5)
-    h = fit(model, torch.optim.Adam(model.parameters(), lr=0.05), train, val, epochs=300,
-            batch_size=8, early_stopping=es)
-    assert h["stopped_epoch"] == h["epoch"][-1] < 300           # it did stop early
+    h = fit(
+        model,
+        torch.optim.Adam(model.parameters(), lr=0.05),
+        train,
+        val,
+        epochs=300,
+        batch_size=8,
+        early_stopping=es,
+    )
+    assert h["stopped_epoch"] == h["epoch"][-1] < 300  # it did stop early
     assert h["stopped_epoch"] - h["best_epoch"] == 5
-    best = h["best_epoch"] - 1                                 # history index of the best epoch
+    best = h["best_epoch"] - 1  # history index of the best epoch
     assert h["val_loss"][best] == h["val_loss"].min()
     assert evaluate(model, *val)[0] == pytest.approx(h["val_loss"][best], rel=1e-12)
 
@@ -182,19 +223,42 @@ def test_augment_is_applied_to_training_batches_only(moons):
         return np.zeros_like(xb)
 
     model = mlp()
-    h = fit(model, torch.optim.Adam(model.parameters(), lr=1e-2), train, val, epochs=3,
-            batch_size=10, augment=erase)
+    h = fit(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        train,
+        val,
+        epochs=3,
+        batch_size=10,
+        augment=erase,
+    )
     assert len(calls) == 3 * 4 and all(shape == (10, 2) and ok for shape, ok in calls)
     clean = evaluate(model, *train)[0]
     blank = evaluate(model, np.zeros_like(train[0]), train[1])[0]
-    assert h["train_loss"][-1] == pytest.approx(clean, rel=1e-12) and abs(clean - blank) > 1e-3
+    assert (
+        h["train_loss"][-1] == pytest.approx(clean, rel=1e-12)
+        and abs(clean - blank) > 1e-3
+    )
     # the model saw only blank inputs: an identity augmentation gives a different run
     twin = mlp()
-    h_twin = fit(twin, torch.optim.Adam(twin.parameters(), lr=1e-2), train, val, epochs=3,
-                 batch_size=10, augment=lambda xb, g: xb)
+    h_twin = fit(
+        twin,
+        torch.optim.Adam(twin.parameters(), lr=1e-2),
+        train,
+        val,
+        epochs=3,
+        batch_size=10,
+        augment=lambda xb, g: xb,
+    )
     plain = mlp()
-    h_plain = fit(plain, torch.optim.Adam(plain.parameters(), lr=1e-2), train, val, epochs=3,
-                  batch_size=10)
+    h_plain = fit(
+        plain,
+        torch.optim.Adam(plain.parameters(), lr=1e-2),
+        train,
+        val,
+        epochs=3,
+        batch_size=10,
+    )
     np.testing.assert_array_equal(h_twin["train_loss"], h_plain["train_loss"])
     assert not np.allclose(h["train_loss"], h_plain["train_loss"])
 
@@ -202,24 +266,51 @@ def test_augment_is_applied_to_training_batches_only(moons):
 def test_batch_norm_and_dropout_are_evaluated_in_eval_mode(moons):
     train, val = moons
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
-                                torch.nn.Dropout(0.5), torch.nn.Linear(16, 2)).double()
-    h = fit(model, torch.optim.Adam(model.parameters(), lr=1e-2), train, val, epochs=2, batch_size=8)
-    assert model.training                                     # fit leaves it in training mode...
+    model = torch.nn.Sequential(
+        torch.nn.Linear(2, 16),
+        torch.nn.BatchNorm1d(16),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.5),
+        torch.nn.Linear(16, 2),
+    ).double()
+    h = fit(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        train,
+        val,
+        epochs=2,
+        batch_size=8,
+    )
+    assert model.training  # fit leaves it in training mode...
     first, second = evaluate(model, *val), evaluate(model, *val)
     assert first == second and first[0] == pytest.approx(h["val_loss"][-1], rel=1e-12)
 
 
-@pytest.mark.parametrize("kw, fragment", [
-    (dict(epochs=0), "epochs must be a positive integer"),
-    (dict(epochs=2, batch_size=0), "batch_size must be a positive integer"),
-    (dict(epochs=2, train=(np.zeros((3, 2)), np.zeros(4, dtype=int))), "train: y must hold 3 integer labels"),
-    (dict(epochs=2, train=(np.zeros((3, 2)), np.zeros(3))), "train: y must hold 3 integer labels"),
-    (dict(epochs=2, val=(np.full((3, 2), np.nan), np.zeros(3, dtype=int))), "val: X contains NaN"),
-    (dict(epochs=2, val=np.zeros((3, 2))), "val must be a pair"),
-    (dict(epochs=2, augment=lambda x, g: x[:1]), "augment must return an array of the batch's shape"),
-    (dict(epochs=2, early_stopping=3), "early_stopping must be an EarlyStopping"),
-])
+@pytest.mark.parametrize(
+    "kw, fragment",
+    [
+        (dict(epochs=0), "epochs must be a positive integer"),
+        (dict(epochs=2, batch_size=0), "batch_size must be a positive integer"),
+        (
+            dict(epochs=2, train=(np.zeros((3, 2)), np.zeros(4, dtype=int))),
+            "train: y must hold 3 integer labels",
+        ),
+        (
+            dict(epochs=2, train=(np.zeros((3, 2)), np.zeros(3))),
+            "train: y must hold 3 integer labels",
+        ),
+        (
+            dict(epochs=2, val=(np.full((3, 2), np.nan), np.zeros(3, dtype=int))),
+            "val: X contains NaN",
+        ),
+        (dict(epochs=2, val=np.zeros((3, 2))), "val must be a pair"),
+        (
+            dict(epochs=2, augment=lambda x, g: x[:1]),
+            "augment must return an array of the batch's shape",
+        ),
+        (dict(epochs=2, early_stopping=3), "early_stopping must be an EarlyStopping"),
+    ],
+)
 def test_fit_bad_input(moons, kw, fragment):
     train, val = moons
     model = mlp()

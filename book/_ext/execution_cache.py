@@ -24,8 +24,11 @@ STAMP = "labkit.sha256"
 def fingerprint(repository: Path) -> str:
     """SHA-256 over labkit's files (path and bytes, in sorted order) and pyproject.toml."""
     digest = hashlib.sha256()
-    files = sorted(p for p in (repository / "labkit").rglob("*")
-                   if p.is_file() and "__pycache__" not in p.parts)
+    files = sorted(
+        p
+        for p in (repository / "labkit").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
     for path in [*files, repository / "pyproject.toml"]:
         digest.update(path.relative_to(repository).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() if path.is_file() else b"")
@@ -36,7 +39,9 @@ def invalidate_stale_cache(app, config) -> None:
     """Empty the execution cache if labkit or the pins changed since it was filled."""
     if config.nb_execution_mode != "cache" or not config.nb_execution_cache_path:
         return
-    cache = Path(config.nb_execution_cache_path)   # relative paths are from the build's cwd
+    cache = Path(
+        config.nb_execution_cache_path
+    )  # relative paths are from the build's cwd
     repository = Path(app.srcdir)
     if not (repository / "labkit").is_dir():
         return
@@ -46,8 +51,11 @@ def invalidate_stale_cache(app, config) -> None:
     if previous == current:
         return
     if cache.exists():
-        logger.info("execution_cache: labkit changed since the notebooks were executed; "
-                    "emptying %s", cache)
+        logger.info(
+            "execution_cache: labkit changed since the notebooks were executed; "
+            "emptying %s",
+            cache,
+        )
         shutil.rmtree(cache)
     cache.mkdir(parents=True)
     stamp.write_text(current + "\n")

@@ -11,7 +11,9 @@ from __future__ import annotations
 def _public(bases) -> list[type]:
     public = []
     for base in bases:
-        candidates = _public(base.__bases__) if base.__name__.startswith("_") else [base]
+        candidates = (
+            _public(base.__bases__) if base.__name__.startswith("_") else [base]
+        )
         public += [c for c in candidates if c not in public]
     return public
 

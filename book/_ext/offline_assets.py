@@ -38,8 +38,10 @@ def mathjax_source() -> Path:
         es5 = Path(folder) / "static" / "mathjax" / "es5"
         if (es5 / MATHJAX_ENTRY).is_file():
             return es5
-    raise ExtensionError("offline_assets: MathJax 3 not found; install the pinned "
-                         "django-static-mathjax package (pip install -e '.[dev]')")
+    raise ExtensionError(
+        "offline_assets: MathJax 3 not found; install the pinned "
+        "django-static-mathjax package (pip install -e '.[dev]')"
+    )
 
 
 def use_local_mathjax(app, config) -> None:
@@ -81,8 +83,12 @@ def drop_remote_assets(app, pagename, templatename, context, doctree) -> None:
         assets[:] = [asset for asset in assets if not _is_thebe(asset)]
         for asset in assets:
             if "://" in str(asset.filename or ""):
-                logger.warning("offline_assets: page %s loads %s from the network",
-                               pagename, asset.filename, location=pagename)
+                logger.warning(
+                    "offline_assets: page %s loads %s from the network",
+                    pagename,
+                    asset.filename,
+                    location=pagename,
+                )
 
 
 def setup(app):

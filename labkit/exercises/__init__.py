@@ -82,9 +82,18 @@ _CASES: dict[str, list[Case]] = {}
 _LOADED = False
 
 
-def exercise(id: str, *, title: str, points: int, function: str, reference: Callable,
-             hint: str = "", rtol: float = 1e-7, atol: float = 1e-10,
-             compare: Callable[[Any, Any], str | None] | None = None):
+def exercise(
+    id: str,
+    *,
+    title: str,
+    points: int,
+    function: str,
+    reference: Callable,
+    hint: str = "",
+    rtol: float = 1e-7,
+    atol: float = 1e-10,
+    compare: Callable[[Any, Any], str | None] | None = None,
+):
     """Decorator registering the decorated case builder as exercise ``id``."""
     if not _ID.match(id):
         raise ValueError(f"exercise id must look like '5.2', got {id!r}")
@@ -96,8 +105,18 @@ def exercise(id: str, *, title: str, points: int, function: str, reference: Call
     def register(build_cases: Callable[[], list[Case]]) -> Callable[[], list[Case]]:
         if id in _REGISTRY:
             raise ValueError(f"exercise id {id!r} is registered twice")
-        _REGISTRY[id] = Exercise(id, title, points, function, build_cases, reference,
-                                 hint, rtol, atol, compare)
+        _REGISTRY[id] = Exercise(
+            id,
+            title,
+            points,
+            function,
+            build_cases,
+            reference,
+            hint,
+            rtol,
+            atol,
+            compare,
+        )
         return build_cases
 
     return register

@@ -8,7 +8,9 @@ import torch
 
 def float64_tensor(array, requires_grad: bool = False) -> torch.Tensor:
     """A float64 torch copy of ``array`` (anything numpy can read as numbers)."""
-    return torch.tensor(np.asarray(array, dtype=np.float64), requires_grad=requires_grad)
+    return torch.tensor(
+        np.asarray(array, dtype=np.float64), requires_grad=requires_grad
+    )
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -32,15 +32,21 @@ def _t(array):
 
 # --- 1.1 a layer of step units -------------------------------------------------------------------
 
+
 def _step_layer(X, weight, bias):
     z = X @ weight.T + bias  # (N, out)
     return (z > 0).astype(np.float64)
 
 
-@exercise("1.1", title="A layer of step units", points=1, function="step_layer",
-          reference=_step_layer,
-          hint="z = X @ weight.T + bias has shape (N, out); U(z) is 1 only where z > 0, so "
-               "U(0) = 0; return float64.")
+@exercise(
+    "1.1",
+    title="A layer of step units",
+    points=1,
+    function="step_layer",
+    reference=_step_layer,
+    hint="z = X @ weight.T + bias has shape (N, out); U(z) is 1 only where z > 0, so "
+    "U(0) = 0; return float64.",
+)
 def _step_layer_cases():
     torch = _torch()
 
@@ -51,7 +57,9 @@ def _step_layer_cases():
     rng = np.random.default_rng(101)
     table = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     nand_w, nand_b = np.array([[-2.0, -2.0]]), np.array([3.0])
-    Xi = rng.integers(-2, 3, size=(12, 3)).astype(float)  # integers, so z = 0 happens exactly
+    Xi = rng.integers(-2, 3, size=(12, 3)).astype(
+        float
+    )  # integers, so z = 0 happens exactly
     Wi = rng.integers(-2, 3, size=(4, 3)).astype(float)
     bi = rng.integers(-2, 3, size=4).astype(float)
     Xf, Wf, bf = rng.normal(size=(9, 5)), rng.normal(size=(3, 5)), rng.normal(size=3)
@@ -67,29 +75,38 @@ def _step_layer_cases():
 
 # --- 1.2 forward pass of a two-layer MLP ---------------------------------------------------------
 
+
 def _mlp_forward(X, W1, b1, W2, b2):
     H = np.tanh(X @ W1.T + b1)  # (N, hidden)
-    logits = H @ W2.T + b2      # (N, out)
+    logits = H @ W2.T + b2  # (N, out)
     return H, logits
 
 
-@exercise("1.2", title="Forward pass of a two-layer MLP", points=2, function="mlp_forward",
-          reference=_mlp_forward,
-          hint="Batch first, as torch.nn.Linear: a layer maps (N, in) to (N, out) with "
-               "X @ W.T + b, W of shape (out, in). tanh on the hidden layer only.")
+@exercise(
+    "1.2",
+    title="Forward pass of a two-layer MLP",
+    points=2,
+    function="mlp_forward",
+    reference=_mlp_forward,
+    hint="Batch first, as torch.nn.Linear: a layer maps (N, in) to (N, out) with "
+    "X @ W.T + b, W of shape (out, in). tanh on the hidden layer only.",
+)
 def _mlp_forward_cases():
     torch = _torch()
     rng = np.random.default_rng(102)
 
     def case(label, n, d, hidden, out):
         torch.manual_seed(int(rng.integers(1 << 30)))
-        model = torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.Tanh(),
-                                    torch.nn.Linear(hidden, out)).double()
+        model = torch.nn.Sequential(
+            torch.nn.Linear(d, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, out)
+        ).double()
         X = rng.normal(size=(n, d))
         with torch.no_grad():
             H = model[1](model[0](_t(X)))
             logits = model[2](H)
-        params = [p.detach().numpy().copy() for p in model.parameters()]  # W1, b1, W2, b2
+        params = [
+            p.detach().numpy().copy() for p in model.parameters()
+        ]  # W1, b1, W2, b2
         return Case(label, (X, *params), (H.numpy(), logits.numpy()))
 
     return [
@@ -102,16 +119,24 @@ def _mlp_forward_cases():
 
 # --- 1.3 a stable log-softmax --------------------------------------------------------------------
 
+
 def _log_softmax(Z):
     m = Z.max(axis=1, keepdims=True)  # (N, 1)
     shifted = Z - m
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-@exercise("1.3", title="A numerically stable log-softmax", points=2, function="log_softmax",
-          reference=_log_softmax, rtol=1e-10, atol=1e-12,
-          hint="log softmax(z)_k = z_k - logsumexp(z), and logsumexp(z) = m + log sum exp(z - m) "
-               "with m = max_k z_k, so no exp ever overflows. Reduce over axis 1, keepdims.")
+@exercise(
+    "1.3",
+    title="A numerically stable log-softmax",
+    points=2,
+    function="log_softmax",
+    reference=_log_softmax,
+    rtol=1e-10,
+    atol=1e-12,
+    hint="log softmax(z)_k = z_k - logsumexp(z), and logsumexp(z) = m + log sum exp(z - m) "
+    "with m = max_k z_k, so no exp ever overflows. Reduce over axis 1, keepdims.",
+)
 def _log_softmax_cases():
     torch = _torch()
     rng = np.random.default_rng(103)
@@ -119,13 +144,19 @@ def _log_softmax_cases():
         ("4 rows of 3 standard-normal logits", rng.normal(size=(4, 3))),
         ("6 rows of 10 logits", rng.normal(scale=3.0, size=(6, 10))),
         ("logits near 1000 (a naive exp overflows)", 1000.0 + rng.normal(size=(5, 4))),
-        ("logits near -1000 (a naive exp underflows to 0)", -1000.0 + rng.normal(size=(3, 6))),
+        (
+            "logits near -1000 (a naive exp underflows to 0)",
+            -1000.0 + rng.normal(size=(3, 6)),
+        ),
         ("one row of equal logits", np.full((1, 5), 7.0)),
     ]
-    return [Case(label, (Z,), torch.log_softmax(_t(Z), dim=1).numpy()) for label, Z in cases]
+    return [
+        Case(label, (Z,), torch.log_softmax(_t(Z), dim=1).numpy()) for label, Z in cases
+    ]
 
 
 # --- 1.4 cross-entropy from logits ---------------------------------------------------------------
+
 
 def _cross_entropy(logits, target):
     m = logits.max(axis=1, keepdims=True)  # (N, 1)
@@ -133,11 +164,18 @@ def _cross_entropy(logits, target):
     return float(-log_probs[np.arange(len(target)), target].mean())
 
 
-@exercise("1.4", title="Cross-entropy from logits and labels", points=2, function="cross_entropy",
-          reference=_cross_entropy, rtol=1e-10, atol=1e-12,
-          hint="The loss is the mean over samples of -log softmax(logits)[i, target[i]]; "
-               "compute the log-softmax stably and pick one entry per row with "
-               "log_probs[np.arange(N), target].")
+@exercise(
+    "1.4",
+    title="Cross-entropy from logits and labels",
+    points=2,
+    function="cross_entropy",
+    reference=_cross_entropy,
+    rtol=1e-10,
+    atol=1e-12,
+    hint="The loss is the mean over samples of -log softmax(logits)[i, target[i]]; "
+    "compute the log-softmax stably and pick one entry per row with "
+    "log_probs[np.arange(N), target].",
+)
 def _cross_entropy_cases():
     torch = _torch()
     rng = np.random.default_rng(104)
@@ -147,17 +185,32 @@ def _cross_entropy_cases():
         return Case(label, (logits, target), expected)
 
     return [
-        case("10 samples, 3 classes", rng.normal(size=(10, 3)), rng.integers(0, 3, size=10)),
-        case("32 samples, 10 classes", rng.normal(scale=2.0, size=(32, 10)),
-             rng.integers(0, 10, size=32)),
-        case("2 classes (the binary case)", rng.normal(size=(7, 2)), rng.integers(0, 2, size=7)),
-        case("confident logits of size 500 (a naive softmax gives nan or inf)",
-             rng.normal(scale=500.0, size=(6, 4)), rng.integers(0, 4, size=6)),
+        case(
+            "10 samples, 3 classes",
+            rng.normal(size=(10, 3)),
+            rng.integers(0, 3, size=10),
+        ),
+        case(
+            "32 samples, 10 classes",
+            rng.normal(scale=2.0, size=(32, 10)),
+            rng.integers(0, 10, size=32),
+        ),
+        case(
+            "2 classes (the binary case)",
+            rng.normal(size=(7, 2)),
+            rng.integers(0, 2, size=7),
+        ),
+        case(
+            "confident logits of size 500 (a naive softmax gives nan or inf)",
+            rng.normal(scale=500.0, size=(6, 4)),
+            rng.integers(0, 4, size=6),
+        ),
         case("a single sample", rng.normal(size=(1, 5)), np.array([3])),
     ]
 
 
 # --- 1.5 one gradient step of logistic regression ------------------------------------------------
+
 
 def _logistic_regression_step(X, y, w, b, lr):
     z = X @ w + b  # (N,)
@@ -168,12 +221,18 @@ def _logistic_regression_step(X, y, w, b, lr):
     return float(loss), w - lr * (X.T @ dz), float(b - lr * dz.sum())
 
 
-@exercise("1.5", title="One gradient step of logistic regression", points=3,
-          function="logistic_regression_step", reference=_logistic_regression_step,
-          rtol=1e-10, atol=1e-12,
-          hint="With z = X @ w + b, the mean binary cross-entropy has dL/dz_i = (sigmoid(z_i) - "
-               "y_i) / N. Compute the loss as mean(max(z, 0) - z*y + log1p(exp(-|z|))) so that "
-               "large |z| does not give inf; return the loss at the old (w, b).")
+@exercise(
+    "1.5",
+    title="One gradient step of logistic regression",
+    points=3,
+    function="logistic_regression_step",
+    reference=_logistic_regression_step,
+    rtol=1e-10,
+    atol=1e-12,
+    hint="With z = X @ w + b, the mean binary cross-entropy has dL/dz_i = (sigmoid(z_i) - "
+    "y_i) / N. Compute the loss as mean(max(z, 0) - z*y + log1p(exp(-|z|))) so that "
+    "large |z| does not give inf; return the loss at the old (w, b).",
+)
 def _logistic_cases():
     torch = _torch()
     rng = np.random.default_rng(105)
@@ -181,10 +240,16 @@ def _logistic_cases():
     def case(label, X, y, w, b, lr):
         wt = _t(w).clone().requires_grad_(True)
         bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(_t(X) @ wt + bt, _t(y))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            _t(X) @ wt + bt, _t(y)
+        )
         loss.backward()
         with torch.no_grad():
-            expected = (loss.item(), (wt - lr * wt.grad).numpy(), (bt - lr * bt.grad).item())
+            expected = (
+                loss.item(),
+                (wt - lr * wt.grad).numpy(),
+                (bt - lr * bt.grad).item(),
+            )
         return Case(label, (X, y, w, b, lr), expected)
 
     def data(n, d, scale=1.0):
@@ -195,16 +260,19 @@ def _logistic_cases():
     return [
         case("20 samples, 2 features, lr 0.5", *data(20, 2), 0.5),
         case("50 samples, 5 features, lr 0.1", *data(50, 5), 0.1),
-        case("weights of size 300: |z| in the hundreds", *data(12, 3, scale=300.0), 0.01),
+        case(
+            "weights of size 300: |z| in the hundreds", *data(12, 3, scale=300.0), 0.01
+        ),
         case("one sample, 4 features, lr 1.0", *data(1, 4), 1.0),
     ]
 
 
 # --- 1.6 a two-layer step network computing parity ----------------------------------------------
 
+
 def _parity_weights(n):
-    W1 = np.ones((n, n))                          # hidden unit k sees the count of ones
-    b1 = -(np.arange(1, n + 1) - 0.5)             # and fires when the count is >= k
+    W1 = np.ones((n, n))  # hidden unit k sees the count of ones
+    b1 = -(np.arange(1, n + 1) - 0.5)  # and fires when the count is >= k
     W2 = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[None, :]  # (1, n): +1, -1, +1, ...
     b2 = np.array([-0.5])
     return W1, b1, W2, b2
@@ -219,32 +287,46 @@ def _parity_compare(expected, got):
     names = ("W1", "b1", "W2", "b2")
     for name, value in zip(names, got):
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-            return f"{name} should be a numpy array of numbers, got {type(value).__name__}"
+            return (
+                f"{name} should be a numpy array of numbers, got {type(value).__name__}"
+            )
         if not np.all(np.isfinite(value)):
             return f"{name} contains NaN or inf"
     W1, b1, W2, b2 = (v.astype(np.float64) for v in got)
     if W1.ndim != 2 or W1.shape[1] != n:
         return f"W1 should have shape (hidden, {n}), got {W1.shape}"
     hidden = W1.shape[0]
-    for name, value, shape in (("b1", b1, (hidden,)), ("W2", W2, (1, hidden)), ("b2", b2, (1,))):
+    for name, value, shape in (
+        ("b1", b1, (hidden,)),
+        ("W2", W2, (1, hidden)),
+        ("b2", b2, (1,)),
+    ):
         if value.shape != shape:
             return f"{name} should have shape {shape} for {hidden} hidden units, got {value.shape}"
-    H = (X @ W1.T + b1 > 0).astype(np.float64)          # (2**n, hidden)
+    H = (X @ W1.T + b1 > 0).astype(np.float64)  # (2**n, hidden)
     out = (H @ W2.T + b2 > 0).astype(np.float64)[:, 0]  # (2**n,)
     wrong = np.flatnonzero(out != labels)
     if wrong.size:
         i = wrong[0]
         bits = "".join(str(int(v)) for v in X[i])
-        return (f"wrong on {wrong.size} of {len(labels)} inputs; first on {bits}: "
-                f"the network outputs {int(out[i])}, the parity is {int(labels[i])}")
+        return (
+            f"wrong on {wrong.size} of {len(labels)} inputs; first on {bits}: "
+            f"the network outputs {int(out[i])}, the parity is {int(labels[i])}"
+        )
     return None
 
 
-@exercise("1.6", title="A two-layer step network for n-bit parity", points=3,
-          function="parity_weights", reference=_parity_weights, compare=_parity_compare,
-          hint="Let hidden unit k fire when at least k of the n inputs are 1 (all input weights "
-               "1, bias -(k - 0.5)); then give the hidden units alternating output weights "
-               "+1, -1, +1, ... and pick the output bias so that an odd count gives z > 0.")
+@exercise(
+    "1.6",
+    title="A two-layer step network for n-bit parity",
+    points=3,
+    function="parity_weights",
+    reference=_parity_weights,
+    compare=_parity_compare,
+    hint="Let hidden unit k fire when at least k of the n inputs are 1 (all input weights "
+    "1, bias -(k - 0.5)); then give the hidden units alternating output weights "
+    "+1, -1, +1, ... and pick the output bias so that an odd count gives z > 0.",
+)
 def _parity_cases():
     cases = []
     for n in (2, 3, 4, 6):

@@ -21,12 +21,13 @@ from ._oracle import float64_tensor as _t, to_numpy as _np
 
 # 6.1 -------------------------------------------------------------------------------------------
 
+
 def _regularized_loss_and_grad(w, b, X, y, l1, l2):
     """J = |Xw + b - y|^2/(2m) + l2/(2m) |w|^2 + l1/m |w|_1; returns J, dJ/dw, dJ/db."""
     m = X.shape[0]
-    r = X @ w + b - y                                                  # (m,) residuals
+    r = X @ w + b - y  # (m,) residuals
     J = (r @ r) / (2 * m) + l2 / (2 * m) * (w @ w) + l1 / m * np.abs(w).sum()
-    dw = X.T @ r / m + l2 / m * w + l1 / m * np.sign(w)                 # sign(0) = 0
+    dw = X.T @ r / m + l2 / m * w + l1 / m * np.sign(w)  # sign(0) = 0
     db = r.sum() / m
     return float(J), dw, float(db)
 
@@ -34,35 +35,53 @@ def _regularized_loss_and_grad(w, b, X, y, l1, l2):
 def _torch_regularized(w, b, X, y, l1, l2):
     wt, bt = _t(w, requires_grad=True), _t(b, requires_grad=True)
     m = X.shape[0]
-    J = ((_t(X) @ wt + bt - _t(y)) ** 2).sum() / (2 * m) + l2 / (2 * m) * (wt**2).sum() \
+    J = (
+        ((_t(X) @ wt + bt - _t(y)) ** 2).sum() / (2 * m)
+        + l2 / (2 * m) * (wt**2).sum()
         + l1 / m * wt.abs().sum()
+    )
     J.backward()
     return float(J.detach()), _np(wt.grad), float(bt.grad)
 
 
-@exercise("6.1", title="An L1 + L2 penalised squared-error loss and its gradient", points=2,
-          function="regularized_loss_and_grad", reference=_regularized_loss_and_grad, rtol=1e-10,
-          hint="With m examples: J = sum(r**2)/(2m) + l2/(2m) * sum(w**2) + l1/m * sum(|w|), r = Xw + b - y. "
-               "The L2 term's gradient is (l2/m) * w (the 2 cancels the 1/2), the L1 term's is "
-               "(l1/m) * sign(w) with sign(0) = 0 (np.sign), and the bias b is not penalised.")
+@exercise(
+    "6.1",
+    title="An L1 + L2 penalised squared-error loss and its gradient",
+    points=2,
+    function="regularized_loss_and_grad",
+    reference=_regularized_loss_and_grad,
+    rtol=1e-10,
+    hint="With m examples: J = sum(r**2)/(2m) + l2/(2m) * sum(w**2) + l1/m * sum(|w|), r = Xw + b - y. "
+    "The L2 term's gradient is (l2/m) * w (the 2 cancels the 1/2), the L1 term's is "
+    "(l1/m) * sign(w) with sign(0) = 0 (np.sign), and the bias b is not penalised.",
+)
 def _regularized_cases():
     rng = np.random.default_rng(601)
     cases = []
-    for label, m, d, l1, l2, zeros in [("m=20, d=3, L2 only", 20, 3, 0.0, 0.7, False),
-                                       ("m=15, d=5, L1 only", 15, 5, 0.4, 0.0, False),
-                                       ("m=30, d=6, L1 and L2", 30, 6, 0.3, 2.0, False),
-                                       ("some weights exactly 0, L1 and L2", 12, 6, 1.5, 0.5, True),
-                                       ("one example (m=1), d=4", 1, 4, 0.2, 0.9, False),
-                                       ("no penalty", 10, 3, 0.0, 0.0, False)]:
+    for label, m, d, l1, l2, zeros in [
+        ("m=20, d=3, L2 only", 20, 3, 0.0, 0.7, False),
+        ("m=15, d=5, L1 only", 15, 5, 0.4, 0.0, False),
+        ("m=30, d=6, L1 and L2", 30, 6, 0.3, 2.0, False),
+        ("some weights exactly 0, L1 and L2", 12, 6, 1.5, 0.5, True),
+        ("one example (m=1), d=4", 1, 4, 0.2, 0.9, False),
+        ("no penalty", 10, 3, 0.0, 0.0, False),
+    ]:
         X, y = rng.normal(size=(m, d)), rng.normal(size=m)
         w, b = rng.normal(size=d), float(rng.normal())
         if zeros:
             w[::2] = 0.0
-        cases.append(Case(label, (w, b, X, y, l1, l2), expected=_torch_regularized(w, b, X, y, l1, l2)))
+        cases.append(
+            Case(
+                label,
+                (w, b, X, y, l1, l2),
+                expected=_torch_regularized(w, b, X, y, l1, l2),
+            )
+        )
     return cases
 
 
 # 6.2 -------------------------------------------------------------------------------------------
+
 
 def _inverted_dropout(x, u, p, grad_out, training):
     """Training: keep where u >= p, y = x * keep / (1 - p), dx = grad_out * keep / (1 - p); eval: identity."""
@@ -79,34 +98,49 @@ def _torch_dropout(x, u, p, grad_out, training):
     if not training:
         y = F.dropout(xt, p, training=False)
     elif p == 1.0:
-        y = F.dropout(xt, 1.0, training=True)                      # torch's p = 1: all zeros
+        y = F.dropout(xt, 1.0, training=True)  # torch's p = 1: all zeros
     else:
         y = torch.where(_t(u) >= p, xt / (1.0 - p), torch.zeros_like(xt))
     y.backward(_t(grad_out))
     return _np(y), _np(xt.grad)
 
 
-@exercise("6.2", title="Inverted dropout, forward and backward", points=2, function="inverted_dropout",
-          reference=_inverted_dropout, rtol=1e-12,
-          hint="p is the probability of DROPPING a unit (torch's convention): keep a unit where "
-               "u >= p, so about 1 - p of them survive, and divide the survivors by 1 - p. The "
-               "backward multiplies grad_out by the same scaled mask. With training=False both "
-               "pass through unchanged; with p = 1 everything is dropped (return zeros, not NaN).")
+@exercise(
+    "6.2",
+    title="Inverted dropout, forward and backward",
+    points=2,
+    function="inverted_dropout",
+    reference=_inverted_dropout,
+    rtol=1e-12,
+    hint="p is the probability of DROPPING a unit (torch's convention): keep a unit where "
+    "u >= p, so about 1 - p of them survive, and divide the survivors by 1 - p. The "
+    "backward multiplies grad_out by the same scaled mask. With training=False both "
+    "pass through unchanged; with p = 1 everything is dropped (return zeros, not NaN).",
+)
 def _dropout_cases():
     rng = np.random.default_rng(602)
     cases = []
-    for label, shape, p, training in [("p=0.5, shape (4, 6)", (4, 6), 0.5, True),
-                                      ("p=0.2, shape (10, 3)", (10, 3), 0.2, True),
-                                      ("p=0.9, shape (3, 2, 5)", (3, 2, 5), 0.9, True),
-                                      ("p=0 keeps everything, shape (5,)", (5,), 0.0, True),
-                                      ("p=1 drops everything, shape (2, 4)", (2, 4), 1.0, True),
-                                      ("evaluation mode, p=0.5, shape (4, 4)", (4, 4), 0.5, False)]:
+    for label, shape, p, training in [
+        ("p=0.5, shape (4, 6)", (4, 6), 0.5, True),
+        ("p=0.2, shape (10, 3)", (10, 3), 0.2, True),
+        ("p=0.9, shape (3, 2, 5)", (3, 2, 5), 0.9, True),
+        ("p=0 keeps everything, shape (5,)", (5,), 0.0, True),
+        ("p=1 drops everything, shape (2, 4)", (2, 4), 1.0, True),
+        ("evaluation mode, p=0.5, shape (4, 4)", (4, 4), 0.5, False),
+    ]:
         x, u, g = rng.normal(size=shape), rng.random(size=shape), rng.normal(size=shape)
-        cases.append(Case(label, (x, u, p, g, training), expected=_torch_dropout(x, u, p, g, training)))
+        cases.append(
+            Case(
+                label,
+                (x, u, p, g, training),
+                expected=_torch_dropout(x, u, p, g, training),
+            )
+        )
     return cases
 
 
 # 6.3 -------------------------------------------------------------------------------------------
+
 
 def _early_stopping(val_losses, patience, min_delta):
     """Indices (stop, best): stop once `patience` epochs pass without loss < best - min_delta."""
@@ -135,70 +169,123 @@ def _noisy_u_curve(rng, n: int, noise: float) -> np.ndarray:
     return 1.0 / (1.0 + 8 * t) + 0.6 * t**2 + noise * rng.normal(size=n)
 
 
-@exercise("6.3", title="The early-stopping rule", points=2, function="early_stopping",
-          reference=_early_stopping,
-          hint="Walk through the losses keeping the best loss, its index and a counter. A loss "
-               "improves only if loss < best - min_delta (then best, best index and counter reset); "
-               "otherwise the counter grows, and when it reaches patience you stop at that index. "
-               "If patience never runs out, training ends at the last index. Return Python ints.")
+@exercise(
+    "6.3",
+    title="The early-stopping rule",
+    points=2,
+    function="early_stopping",
+    reference=_early_stopping,
+    hint="Walk through the losses keeping the best loss, its index and a counter. A loss "
+    "improves only if loss < best - min_delta (then best, best index and counter reset); "
+    "otherwise the counter grows, and when it reaches patience you stop at that index. "
+    "If patience never runs out, training ends at the last index. Return Python ints.",
+)
 def _early_stopping_cases():
     rng = np.random.default_rng(603)
-    fixed = [("a single uptick, patience 1", [1.0, 0.8, 0.85, 0.9, 0.7], 1, 0.0),
-             ("a dip after a plateau, patience 3", [1.0, 0.8, 0.85, 0.9, 0.7, 0.75, 0.76, 0.77, 0.5], 3, 0.0),
-             ("equal values do not improve", [0.5, 0.5, 0.5, 0.4], 2, 0.0),
-             ("min_delta=0.1 ignores small gains", [1.0, 0.95, 0.92, 0.91, 0.85, 0.84], 3, 0.1),
-             ("patience never runs out", [3.0, 2.0, 1.0, 1.1, 0.9], 2, 0.0),
-             ("one epoch only", [0.7], 5, 0.0)]
-    cases = [Case(label, (losses, patience, delta),
-                  expected=_oracle_early_stopping(losses, patience, delta))
-             for label, losses, patience, delta in fixed]
-    for label, n, noise, patience, delta in [("noisy curve of 60 epochs, patience 5", 60, 0.02, 5, 0.0),
-                                             ("noisy curve of 200 epochs, patience 20", 200, 0.03, 20, 0.0),
-                                             ("noisy curve, patience 10, min_delta 0.01", 150, 0.02, 10, 0.01)]:
+    fixed = [
+        ("a single uptick, patience 1", [1.0, 0.8, 0.85, 0.9, 0.7], 1, 0.0),
+        (
+            "a dip after a plateau, patience 3",
+            [1.0, 0.8, 0.85, 0.9, 0.7, 0.75, 0.76, 0.77, 0.5],
+            3,
+            0.0,
+        ),
+        ("equal values do not improve", [0.5, 0.5, 0.5, 0.4], 2, 0.0),
+        (
+            "min_delta=0.1 ignores small gains",
+            [1.0, 0.95, 0.92, 0.91, 0.85, 0.84],
+            3,
+            0.1,
+        ),
+        ("patience never runs out", [3.0, 2.0, 1.0, 1.1, 0.9], 2, 0.0),
+        ("one epoch only", [0.7], 5, 0.0),
+    ]
+    cases = [
+        Case(
+            label,
+            (losses, patience, delta),
+            expected=_oracle_early_stopping(losses, patience, delta),
+        )
+        for label, losses, patience, delta in fixed
+    ]
+    for label, n, noise, patience, delta in [
+        ("noisy curve of 60 epochs, patience 5", 60, 0.02, 5, 0.0),
+        ("noisy curve of 200 epochs, patience 20", 200, 0.03, 20, 0.0),
+        ("noisy curve, patience 10, min_delta 0.01", 150, 0.02, 10, 0.01),
+    ]:
         losses = _noisy_u_curve(rng, n, noise).tolist()
-        cases.append(Case(label, (losses, patience, delta),
-                          expected=_oracle_early_stopping(losses, patience, delta)))
+        cases.append(
+            Case(
+                label,
+                (losses, patience, delta),
+                expected=_oracle_early_stopping(losses, patience, delta),
+            )
+        )
     return cases
 
 
 # 6.4 -------------------------------------------------------------------------------------------
 
-def _batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps):
+
+def _batchnorm_forward(
+    x, gamma, beta, running_mean, running_var, training, momentum, eps
+):
     """Batch statistics (biased var) in training, running ones in eval; running stats as torch."""
     if training:
         n = x.shape[0]
-        mean, var = x.mean(axis=0), x.var(axis=0)                        # (C,), biased
+        mean, var = x.mean(axis=0), x.var(axis=0)  # (C,), biased
         running_mean = (1 - momentum) * running_mean + momentum * mean
         running_var = (1 - momentum) * running_var + momentum * var * n / (n - 1)
     else:
         mean, var = running_mean, running_var
-    y = gamma * (x - mean) / np.sqrt(var + eps) + beta                   # (N, C)
+    y = gamma * (x - mean) / np.sqrt(var + eps) + beta  # (N, C)
     return y, running_mean.copy(), running_var.copy()
 
 
-def _torch_batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps):
+def _torch_batchnorm_forward(
+    x, gamma, beta, running_mean, running_var, training, momentum, eps
+):
     rm, rv = _t(running_mean), _t(running_var)
-    y = F.batch_norm(_t(x), rm, rv, weight=_t(gamma), bias=_t(beta), training=training,
-                     momentum=momentum, eps=eps)
+    y = F.batch_norm(
+        _t(x),
+        rm,
+        rv,
+        weight=_t(gamma),
+        bias=_t(beta),
+        training=training,
+        momentum=momentum,
+        eps=eps,
+    )
     return _np(y), _np(rm), _np(rv)
 
 
-@exercise("6.4", title="Batch norm forward, training and evaluation mode", points=3,
-          function="batchnorm_forward", reference=_batchnorm_forward, rtol=1e-10, atol=1e-12,
-          hint="Training: normalise with the batch mean and the BIASED batch variance (divide by N), "
-               "then y = gamma * xhat + beta; update running = (1 - momentum) * running + momentum "
-               "* stat, using the UNBIASED variance (times N / (N - 1)) for running_var. Evaluation: "
-               "normalise with the running statistics and return them unchanged.")
+@exercise(
+    "6.4",
+    title="Batch norm forward, training and evaluation mode",
+    points=3,
+    function="batchnorm_forward",
+    reference=_batchnorm_forward,
+    rtol=1e-10,
+    atol=1e-12,
+    hint="Training: normalise with the batch mean and the BIASED batch variance (divide by N), "
+    "then y = gamma * xhat + beta; update running = (1 - momentum) * running + momentum "
+    "* stat, using the UNBIASED variance (times N / (N - 1)) for running_var. Evaluation: "
+    "normalise with the running statistics and return them unchanged.",
+)
 def _batchnorm_forward_cases():
     rng = np.random.default_rng(604)
     cases = []
-    for label, n, c, training, momentum, eps in [("training, N=8, C=3", 8, 3, True, 0.1, 1e-5),
-                                                 ("training, N=2 (the N/(N-1) factor is 2)", 2, 4, True, 0.1, 1e-5),
-                                                 ("training, N=64, C=5, momentum 0.3", 64, 5, True, 0.3, 1e-5),
-                                                 ("training, large eps=0.5", 6, 2, True, 0.1, 0.5),
-                                                 ("evaluation mode, N=5, C=3", 5, 3, False, 0.1, 1e-5),
-                                                 ("evaluation mode, one example", 1, 4, False, 0.1, 1e-3)]:
-        x = rng.normal(loc=rng.normal(size=c) * 3, scale=rng.uniform(0.5, 3.0, size=c), size=(n, c))
+    for label, n, c, training, momentum, eps in [
+        ("training, N=8, C=3", 8, 3, True, 0.1, 1e-5),
+        ("training, N=2 (the N/(N-1) factor is 2)", 2, 4, True, 0.1, 1e-5),
+        ("training, N=64, C=5, momentum 0.3", 64, 5, True, 0.3, 1e-5),
+        ("training, large eps=0.5", 6, 2, True, 0.1, 0.5),
+        ("evaluation mode, N=5, C=3", 5, 3, False, 0.1, 1e-5),
+        ("evaluation mode, one example", 1, 4, False, 0.1, 1e-3),
+    ]:
+        x = rng.normal(
+            loc=rng.normal(size=c) * 3, scale=rng.uniform(0.5, 3.0, size=c), size=(n, c)
+        )
         gamma, beta = rng.uniform(0.5, 2.0, size=c), rng.normal(size=c)
         running_mean, running_var = rng.normal(size=c), rng.uniform(0.5, 2.0, size=c)
         args = (x, gamma, beta, running_mean, running_var, training, momentum, eps)
@@ -208,11 +295,12 @@ def _batchnorm_forward_cases():
 
 # 6.5 -------------------------------------------------------------------------------------------
 
+
 def _batchnorm_backward(x, gamma, grad_out, eps):
     """Training-mode gradients: dx = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / sqrt(var + eps)."""
     mean, var = x.mean(axis=0), x.var(axis=0)
-    inv_std = 1.0 / np.sqrt(var + eps)                                    # (C,)
-    xhat = (x - mean) * inv_std                                           # (N, C)
+    inv_std = 1.0 / np.sqrt(var + eps)  # (C,)
+    xhat = (x - mean) * inv_std  # (N, C)
     dgamma = (grad_out * xhat).sum(axis=0)
     dbeta = grad_out.sum(axis=0)
     dxhat = grad_out * gamma
@@ -221,29 +309,56 @@ def _batchnorm_backward(x, gamma, grad_out, eps):
 
 
 def _torch_batchnorm_backward(x, gamma, grad_out, eps):
-    xt, gt, bt = _t(x, requires_grad=True), _t(gamma, requires_grad=True), _t(np.zeros_like(gamma), requires_grad=True)
+    xt, gt, bt = (
+        _t(x, requires_grad=True),
+        _t(gamma, requires_grad=True),
+        _t(np.zeros_like(gamma), requires_grad=True),
+    )
     y = F.batch_norm(xt, None, None, weight=gt, bias=bt, training=True, eps=eps)
     y.backward(_t(grad_out))
     return _np(xt.grad), _np(gt.grad), _np(bt.grad)
 
 
-@exercise("6.5", title="Batch norm backward in training mode", points=4, function="batchnorm_backward",
-          reference=_batchnorm_backward, rtol=1e-9, atol=1e-11,
-          hint="dbeta = sum of grad_out over the batch, dgamma = sum of grad_out * xhat. For dx "
-               "remember that the mean and the variance depend on every x in the batch: with "
-               "dxhat = grad_out * gamma, dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) "
-               "/ sqrt(var + eps), means over the batch axis, var the biased batch variance.")
+@exercise(
+    "6.5",
+    title="Batch norm backward in training mode",
+    points=4,
+    function="batchnorm_backward",
+    reference=_batchnorm_backward,
+    rtol=1e-9,
+    atol=1e-11,
+    hint="dbeta = sum of grad_out over the batch, dgamma = sum of grad_out * xhat. For dx "
+    "remember that the mean and the variance depend on every x in the batch: with "
+    "dxhat = grad_out * gamma, dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) "
+    "/ sqrt(var + eps), means over the batch axis, var the biased batch variance.",
+)
 def _batchnorm_backward_cases():
     rng = np.random.default_rng(605)
     cases = []
-    for label, n, c, eps in [("N=4, C=3", 4, 3, 1e-5), ("N=2, C=1", 2, 1, 1e-5),
-                             ("N=64, C=5", 64, 5, 1e-5), ("N=10, C=2, large eps=1.0", 10, 2, 1.0)]:
-        x = rng.normal(loc=rng.normal(size=c) * 2, scale=rng.uniform(0.5, 2.0, size=c), size=(n, c))
+    for label, n, c, eps in [
+        ("N=4, C=3", 4, 3, 1e-5),
+        ("N=2, C=1", 2, 1, 1e-5),
+        ("N=64, C=5", 64, 5, 1e-5),
+        ("N=10, C=2, large eps=1.0", 10, 2, 1.0),
+    ]:
+        x = rng.normal(
+            loc=rng.normal(size=c) * 2, scale=rng.uniform(0.5, 2.0, size=c), size=(n, c)
+        )
         gamma, grad_out = rng.normal(size=c), rng.normal(size=(n, c))
-        cases.append(Case(label, (x, gamma, grad_out, eps),
-                          expected=_torch_batchnorm_backward(x, gamma, grad_out, eps)))
+        cases.append(
+            Case(
+                label,
+                (x, gamma, grad_out, eps),
+                expected=_torch_batchnorm_backward(x, gamma, grad_out, eps),
+            )
+        )
     x = rng.normal(size=(6, 3))
-    const = np.tile(rng.normal(size=3), (6, 1))                          # same gradient for all rows
-    cases.append(Case("a gradient constant over the batch (dx = 0)", (x, np.ones(3), const, 1e-5),
-                      expected=_torch_batchnorm_backward(x, np.ones(3), const, 1e-5)))
+    const = np.tile(rng.normal(size=3), (6, 1))  # same gradient for all rows
+    cases.append(
+        Case(
+            "a gradient constant over the batch (dx = 0)",
+            (x, np.ones(3), const, 1e-5),
+            expected=_torch_batchnorm_backward(x, np.ones(3), const, 1e-5),
+        )
+    )
     return cases

@@ -23,7 +23,15 @@ import numpy as np
 
 from . import Case, Exercise
 
-STATUSES = ("passed", "partial", "failed", "error", "timeout", "memory", "not_attempted")
+STATUSES = (
+    "passed",
+    "partial",
+    "failed",
+    "error",
+    "timeout",
+    "memory",
+    "not_attempted",
+)
 _MAX_ITEMS = 10_000_000  # outputs larger than this many numbers are refused
 
 
@@ -46,11 +54,19 @@ class Result:
     max_score: int
     status: str
     feedback: str
-    cases: list[tuple[str, str | None]] = field(default_factory=list)  # (label, failure or None)
+    cases: list[tuple[str, str | None]] = field(
+        default_factory=list
+    )  # (label, failure or None)
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "score": self.score,
-                "max_score": self.max_score, "status": self.status, "feedback": self.feedback}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "score": self.score,
+            "max_score": self.max_score,
+            "status": self.status,
+            "feedback": self.feedback,
+        }
 
 
 def to_data(obj: Any, _depth: int = 0) -> Any:
@@ -73,9 +89,13 @@ def to_data(obj: Any, _depth: int = 0) -> Any:
         obj = obj.detach().cpu().numpy()
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "biuf":
-            raise TypeError(f"arrays of dtype {obj.dtype} are not accepted; return numbers")
+            raise TypeError(
+                f"arrays of dtype {obj.dtype} are not accepted; return numbers"
+            )
         if obj.size > _MAX_ITEMS:
-            raise TypeError(f"the returned array has {obj.size} items, more than {_MAX_ITEMS}")
+            raise TypeError(
+                f"the returned array has {obj.size} items, more than {_MAX_ITEMS}"
+            )
         return np.array(obj, copy=True)
     if isinstance(obj, (tuple, list)):
         return tuple(to_data(item, _depth + 1) for item in obj)
@@ -83,14 +103,18 @@ def to_data(obj: Any, _depth: int = 0) -> Any:
         if not all(isinstance(k, str) for k in obj):
             raise TypeError("dictionaries must have string keys")
         return {k: to_data(v, _depth + 1) for k, v in obj.items()}
-    raise TypeError(f"a {type(obj).__name__} cannot be checked; return numpy arrays or numbers")
+    raise TypeError(
+        f"a {type(obj).__name__} cannot be checked; return numpy arrays or numbers"
+    )
 
 
 def _kind(dtype: np.dtype) -> str:
     return {"b": "bool", "i": "integer", "u": "integer", "f": "float"}[dtype.kind]
 
 
-def compare(expected: Any, got: Any, rtol: float, atol: float, where: str = "output") -> str | None:
+def compare(
+    expected: Any, got: Any, rtol: float, atol: float, where: str = "output"
+) -> str | None:
     """None when ``got`` matches ``expected``; otherwise a message naming what differs."""
     if isinstance(expected, np.ndarray):
         if not isinstance(got, np.ndarray):
@@ -105,8 +129,10 @@ def compare(expected: Any, got: Any, rtol: float, atol: float, where: str = "out
             bad = got != expected
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            return (f"{where} differs at {int(bad.sum())} of {bad.size} entries; first at index "
-                    f"{idx}: got {got[idx].item()!r}, expected {expected[idx].item()!r}")
+            return (
+                f"{where} differs at {int(bad.sum())} of {bad.size} entries; first at index "
+                f"{idx}: got {got[idx].item()!r}, expected {expected[idx].item()!r}"
+            )
         return None
     if isinstance(expected, bool):
         if not isinstance(got, bool):
@@ -175,12 +201,15 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome) -> str | None:
         if exercise.compare is not None:
             return exercise.compare(case.expected, outcome.value)
         return compare(case.expected, outcome.value, exercise.rtol, exercise.atol)
-    except Exception as exc:  # a value of the right type may still upset a custom compare
+    except (
+        Exception
+    ) as exc:  # a value of the right type may still upset a custom compare
         return f"could not be compared ({type(exc).__name__}: {exc})"
 
 
-def summarise(exercise: Exercise, outcomes: list[Outcome],
-              cases: list[Case] | None = None) -> Result:
+def summarise(
+    exercise: Exercise, outcomes: list[Outcome], cases: list[Case] | None = None
+) -> Result:
     """Points, status and feedback from one outcome per case (in case order).
 
     ``cases`` defaults to ``exercise.cases()``; the grader passes the same cases read back from
@@ -190,9 +219,14 @@ def summarise(exercise: Exercise, outcomes: list[Outcome],
     if len(outcomes) != len(cases):
         raise ValueError(f"expected {len(cases)} outcomes, got {len(outcomes)}")
     if any(o.kind == "not_implemented" for o in outcomes):
-        return failure(exercise, "not_attempted",
-                       f"not attempted: {exercise.function} still raises NotImplementedError")
-    verdicts = [(case.label, judge(exercise, case, o)) for case, o in zip(cases, outcomes)]
+        return failure(
+            exercise,
+            "not_attempted",
+            f"not attempted: {exercise.function} still raises NotImplementedError",
+        )
+    verdicts = [
+        (case.label, judge(exercise, case, o)) for case, o in zip(cases, outcomes)
+    ]
     passed = sum(reason is None for _, reason in verdicts)
     score = round(exercise.points * passed / len(cases), 2)
     if passed == len(cases):
@@ -204,7 +238,9 @@ def summarise(exercise: Exercise, outcomes: list[Outcome],
         feedback = f"{passed} of {len(cases)} cases passed; on {label}: {reason}"
         if exercise.hint:
             feedback += f". Hint: {exercise.hint}"
-    return Result(exercise.id, exercise.title, score, exercise.points, status, feedback, verdicts)
+    return Result(
+        exercise.id, exercise.title, score, exercise.points, status, feedback, verdicts
+    )
 
 
 def failure(exercise: Exercise, status: str, feedback: str) -> Result:

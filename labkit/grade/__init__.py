@@ -30,8 +30,14 @@ from .report import format_submission
 __all__ = ["grade", "grade_notebooks", "Limits", "Submission", "parse_size"]
 
 
-def grade(notebook: str | os.PathLike | None = None, *, timeout: float = 10.0,
-          memory: int | str = "2G", jobs: int | None = None, cache: object = True) -> Submission:
+def grade(
+    notebook: str | os.PathLike | None = None,
+    *,
+    timeout: float = 10.0,
+    memory: int | str = "2G",
+    jobs: int | None = None,
+    cache: object = True,
+) -> Submission:
     """Grade one notebook (by default the one running this kernel), print the report, return it.
 
     ``timeout`` (seconds) and ``memory`` (bytes, or a size like ``"2G"``) limit each exercise;
@@ -48,9 +54,13 @@ def _running_notebook() -> str:
     """The notebook this kernel runs, from Jupyter's JPY_SESSION_NAME or VS Code's variable."""
     candidates = []
     session = os.environ.get("JPY_SESSION_NAME", "")
-    if session.endswith(".ipynb"):  # absolute, or relative to the server's (an ancestor) folder
+    if session.endswith(
+        ".ipynb"
+    ):  # absolute, or relative to the server's (an ancestor) folder
         here = Path.cwd()
-        candidates += [Path(session)] + [folder / session for folder in (here, *here.parents)]
+        candidates += [Path(session)] + [
+            folder / session for folder in (here, *here.parents)
+        ]
         candidates.append(here / Path(session).name)
     try:
         shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - defined in IPython
@@ -60,5 +70,7 @@ def _running_notebook() -> str:
     for candidate in candidates:
         if candidate.suffix == ".ipynb" and candidate.is_file():
             return str(candidate)
-    raise ValueError("grade() could not tell which notebook is running; pass its file name, "
-                     "e.g. grade('05_optimizers.ipynb')")
+    raise ValueError(
+        "grade() could not tell which notebook is running; pass its file name, "
+        "e.g. grade('05_optimizers.ipynb')"
+    )

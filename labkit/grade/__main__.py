@@ -19,33 +19,77 @@ from typing import Callable, TextIO
 from .cache import Cache, default_directory
 from .grader import Limits, Submission, grade_notebooks, parse_size
 from .pool import WorkerStartError, default_jobs
-from .report import (atomic_write, classroom_json, format_submission, format_summary,
-                     gradebook_csv, gradebook_json)
+from .report import (
+    atomic_write,
+    classroom_json,
+    format_submission,
+    format_summary,
+    gradebook_csv,
+    gradebook_json,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="labkit-grade", description="Grade course notebooks: only their exercise cells, in "
-        "sandboxed worker processes, against the cases held by labkit.")
-    parser.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="submitted notebooks")
+        prog="labkit-grade",
+        description="Grade course notebooks: only their exercise cells, in "
+        "sandboxed worker processes, against the cases held by labkit.",
+    )
+    parser.add_argument(
+        "notebooks", nargs="+", metavar="NOTEBOOK", help="submitted notebooks"
+    )
     parser.add_argument("--json", metavar="OUT.json", help="write the grades as JSON")
-    parser.add_argument("--csv", metavar="OUT.csv", help="write a gradebook: one row per "
-                        "submission, one column per exercise, total last")
-    parser.add_argument("--classroom", metavar="OUT.json", help="write the result for GitHub "
-                        "Classroom's autograding reporter")
-    parser.add_argument("--jobs", "-j", type=int, default=default_jobs(), metavar="N",
-                        help="worker processes (default: every core, here %(default)s)")
-    parser.add_argument("--timeout", type=float, default=Limits.timeout, metavar="SECONDS",
-                        help="wall-clock limit per exercise (default %(default)g)")
-    parser.add_argument("--memory", default="2G", metavar="SIZE",
-                        help="memory limit per exercise, e.g. 512M or 2G (default %(default)s)")
-    parser.add_argument("--cache-dir", metavar="DIR", help="where to cache cases and verdicts "
-                        "(default: "
-                        "$LABKIT_GRADE_CACHE or ~/.cache/labkit/grade)")
-    parser.add_argument("--no-cache", action="store_true", help="grade every exercise cell "
-                        "afresh (the cases of the exercises stay cached)")
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="print only the summary, not a report per submission")
+    parser.add_argument(
+        "--csv",
+        metavar="OUT.csv",
+        help="write a gradebook: one row per "
+        "submission, one column per exercise, total last",
+    )
+    parser.add_argument(
+        "--classroom",
+        metavar="OUT.json",
+        help="write the result for GitHub Classroom's autograding reporter",
+    )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=default_jobs(),
+        metavar="N",
+        help="worker processes (default: every core, here %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=Limits.timeout,
+        metavar="SECONDS",
+        help="wall-clock limit per exercise (default %(default)g)",
+    )
+    parser.add_argument(
+        "--memory",
+        default="2G",
+        metavar="SIZE",
+        help="memory limit per exercise, e.g. 512M or 2G (default %(default)s)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where to cache cases and verdicts "
+        "(default: "
+        "$LABKIT_GRADE_CACHE or ~/.cache/labkit/grade)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="grade every exercise cell "
+        "afresh (the cases of the exercises stay cached)",
+    )
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print only the summary, not a report per submission",
+    )
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     return parser
 
@@ -55,9 +99,14 @@ class _Outputs:
 
     def __init__(self, args: argparse.Namespace, total: int):
         self.writers: list[tuple[str, Callable[[list[Submission]], str]]] = [
-            (path, render) for path, render in ((args.json, gradebook_json),
-                                                (args.csv, gradebook_csv),
-                                                (args.classroom, classroom_json)) if path]
+            (path, render)
+            for path, render in (
+                (args.json, gradebook_json),
+                (args.csv, gradebook_csv),
+                (args.classroom, classroom_json),
+            )
+            if path
+        ]
         self.done: list[Submission | None] = [None] * total
         self.written = 0.0
 
@@ -92,8 +141,10 @@ class _Progress:
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = f"{(self.total - self.done) / rate:.0f} s left" if rate else ""
         filled = 30 * self.done // self.total
-        self.stream.write(f"\r\033[K[{'#' * filled}{'.' * (30 - filled)}] {self.done}/"
-                          f"{self.total}  {rate:.1f}/s  {eta}")
+        self.stream.write(
+            f"\r\033[K[{'#' * filled}{'.' * (30 - filled)}] {self.done}/"
+            f"{self.total}  {rate:.1f}/s  {eta}"
+        )
         self.stream.flush()
 
     def clear(self) -> None:
@@ -117,8 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     cache = Cache(args.cache_dir or default_directory(), verdicts=not args.no_cache)
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
-                                       and "NO_COLOR" not in os.environ)
+    color = args.color == "always" or (
+        args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    )
     total = len(args.notebooks)
     outputs = _Outputs(args, total)
     progress = _Progress(total, sys.stderr)
@@ -130,24 +182,37 @@ def main(argv: list[str] | None = None) -> int:
         while reported[0] < total and outputs.done[reported[0]] is not None:
             if not args.quiet:
                 progress.clear()
-                print(format_submission(outputs.done[reported[0]], color=color), flush=True)
+                print(
+                    format_submission(outputs.done[reported[0]], color=color),
+                    flush=True,
+                )
             reported[0] += 1
         progress.draw()
 
     start = time.monotonic()
     try:
-        submissions = grade_notebooks(args.notebooks, jobs=args.jobs, limits=limits, cache=cache,
-                                      on_graded=on_graded)
+        submissions = grade_notebooks(
+            args.notebooks,
+            jobs=args.jobs,
+            limits=limits,
+            cache=cache,
+            on_graded=on_graded,
+        )
         progress.clear()
         outputs.write()
         if total > 1:
-            print(("" if args.quiet else "\n")
-                  + format_summary(submissions, time.monotonic() - start))
+            print(
+                ("" if args.quiet else "\n")
+                + format_summary(submissions, time.monotonic() - start)
+            )
     except KeyboardInterrupt:
         progress.clear()
         outputs.write()
-        print(f"interrupted: {sum(s is not None for s in outputs.done)} of {total} submissions "
-              "were graded and written", file=sys.stderr)
+        print(
+            f"interrupted: {sum(s is not None for s in outputs.done)} of {total} submissions "
+            "were graded and written",
+            file=sys.stderr,
+        )
         return 130
     except WorkerStartError as exc:
         progress.clear()

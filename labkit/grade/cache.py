@@ -38,7 +38,9 @@ from .report import atomic_write
 
 __all__ = ["Cache", "default_directory"]
 
-_MEMO: dict[int, tuple[Exercise, list[Case], str]] = {}   # per process: cases, fingerprint
+_MEMO: dict[
+    int, tuple[Exercise, list[Case], str]
+] = {}  # per process: cases, fingerprint
 _HASHES: dict[str, str] = {}
 
 
@@ -46,7 +48,9 @@ def default_directory() -> Path:
     """Where the cache lives unless told otherwise."""
     if os.environ.get("LABKIT_GRADE_CACHE"):
         return Path(os.environ["LABKIT_GRADE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
     return Path(base) / "labkit" / "grade"
 
 
@@ -67,7 +71,11 @@ def _sources() -> str:
             digest.update(f"{package}=none;".encode())
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).as_posix()
-        if path.is_file() and not relative.startswith("grade/") and "__pycache__" not in relative:
+        if (
+            path.is_file()
+            and not relative.startswith("grade/")
+            and "__pycache__" not in relative
+        ):
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -110,12 +118,20 @@ class Cache:
         return known
 
     def _case_file(self, exercise: Exercise) -> Path:
-        key = hashlib.sha256(f"{_hash_once('sources', _sources)}:{exercise.id}".encode())
+        key = hashlib.sha256(
+            f"{_hash_once('sources', _sources)}:{exercise.id}".encode()
+        )
         module = sys.modules.get(exercise.build_cases.__module__)
-        origin = getattr(module, "__file__", None)  # exercises registered outside labkit too
+        origin = getattr(
+            module, "__file__", None
+        )  # exercises registered outside labkit too
         if origin:
-            key.update(_hash_once(origin, lambda: hashlib.sha256(
-                Path(origin).read_bytes()).hexdigest()).encode())
+            key.update(
+                _hash_once(
+                    origin,
+                    lambda: hashlib.sha256(Path(origin).read_bytes()).hexdigest(),
+                ).encode()
+            )
         return self.directory / "cases" / f"{exercise.id}-{key.hexdigest()[:32]}.cases"
 
     def _load_cases(self, exercise: Exercise) -> list[Case] | None:
@@ -123,11 +139,21 @@ class Cache:
             return None
         try:
             data = channel.decode(self._case_file(exercise).read_bytes())
-            cases = [Case(label, args, expected, kwargs) for label, args, kwargs, expected in data]
+            cases = [
+                Case(label, args, expected, kwargs)
+                for label, args, kwargs, expected in data
+            ]
         except (OSError, ValueError, TypeError):
             return None
-        if all(isinstance(c.label, str) and isinstance(c.args, tuple)
-               and isinstance(c.kwargs, dict) for c in cases) and cases:
+        if (
+            all(
+                isinstance(c.label, str)
+                and isinstance(c.args, tuple)
+                and isinstance(c.kwargs, dict)
+                for c in cases
+            )
+            and cases
+        ):
             return cases
         return None
 
@@ -135,7 +161,9 @@ class Cache:
         if self.directory is None:
             return
         try:
-            data = channel.encode([(c.label, c.args, c.kwargs, c.expected) for c in cases])
+            data = channel.encode(
+                [(c.label, c.args, c.kwargs, c.expected) for c in cases]
+            )
             path = self._case_file(exercise)
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, data)
@@ -146,8 +174,12 @@ class Cache:
 
     def key(self, exercise: Exercise, source: str, limits: Any) -> str:
         """The verdict key of ``source`` as exercise ``exercise`` under ``limits``."""
-        parts = [_hash_once("machinery", _machinery), self._known(exercise)[2], source,
-                 repr(limits)]
+        parts = [
+            _hash_once("machinery", _machinery),
+            self._known(exercise)[2],
+            source,
+            repr(limits),
+        ]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
     def get(self, key: str) -> Result | None:
@@ -161,38 +193,66 @@ class Cache:
     def put(self, key: str, result: Result) -> None:
         self._write("verdicts", key, _result_data(result))
 
-    def notebook_key(self, path: str, cells: list[tuple[str, str]], warnings: list[str],
-                     limits: Any) -> str | None:
+    def notebook_key(
+        self, path: str, cells: list[tuple[str, str]], warnings: list[str], limits: Any
+    ) -> str | None:
         """The key of a whole notebook's verdict: computed without loading any exercise, from
         its exercise cells, its file name's chapter, labkit's files and the grader's code."""
         if not self.verdicts:
             return None
-        parts = [_hash_once("sources", _sources), _hash_once("machinery", _machinery),
-                 chapter_from_name(path), cells, warnings, repr(limits)]
+        parts = [
+            _hash_once("sources", _sources),
+            _hash_once("machinery", _machinery),
+            chapter_from_name(path),
+            cells,
+            warnings,
+            repr(limits),
+        ]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
     def get_notebook(self, key: str | None) -> dict | None:
         """``{"score", "max_score", "exercises": [Result], "warnings"}``, or None."""
         data = None if key is None else self._read("notebooks", key)
         try:
-            return None if data is None else {
-                "score": float(data["score"]), "max_score": int(data["max_score"]),
-                "exercises": [_result(r) for r in data["exercises"]],
-                "warnings": [str(w) for w in data["warnings"]]}
+            return (
+                None
+                if data is None
+                else {
+                    "score": float(data["score"]),
+                    "max_score": int(data["max_score"]),
+                    "exercises": [_result(r) for r in data["exercises"]],
+                    "warnings": [str(w) for w in data["warnings"]],
+                }
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
-    def put_notebook(self, key: str, score: float, max_score: int, results: list[Result],
-                     warnings: list[str]) -> None:
-        self._write("notebooks", key, {"score": score, "max_score": max_score,
-                                       "exercises": [_result_data(r) for r in results],
-                                       "warnings": warnings})
+    def put_notebook(
+        self,
+        key: str,
+        score: float,
+        max_score: int,
+        results: list[Result],
+        warnings: list[str],
+    ) -> None:
+        self._write(
+            "notebooks",
+            key,
+            {
+                "score": score,
+                "max_score": max_score,
+                "exercises": [_result_data(r) for r in results],
+                "warnings": warnings,
+            },
+        )
 
     def _read(self, kind: str, key: str) -> Any:
         if not self.verdicts:
             return None
         try:
-            return json.loads((self.directory / kind / key[:2] / f"{key}.json").read_text())
+            return json.loads(
+                (self.directory / kind / key[:2] / f"{key}.json").read_text()
+            )
         except (OSError, ValueError):
             return None
 
@@ -212,17 +272,33 @@ def _result_data(result: Result) -> dict:
 
 
 def _result(data: dict) -> Result:
-    return Result(str(data["id"]), str(data["title"]), float(data["score"]),
-                  int(data["max_score"]), str(data["status"]), str(data["feedback"]),
-                  [(str(label), reason) for label, reason in data["cases"]])
+    return Result(
+        str(data["id"]),
+        str(data["title"]),
+        float(data["score"]),
+        int(data["max_score"]),
+        str(data["status"]),
+        str(data["feedback"]),
+        [(str(label), reason) for label, reason in data["cases"]],
+    )
 
 
 def _fingerprint(exercise: Exercise, cases: list[Case]) -> str:
     """A hash of an exercise's definition and its cases."""
-    digest = hashlib.sha256(channel.encode(
-        [exercise.id, exercise.title, exercise.points, exercise.function, exercise.hint,
-         exercise.rtol, exercise.atol,
-         [(c.label, c.args, c.kwargs, c.expected) for c in cases]]))
+    digest = hashlib.sha256(
+        channel.encode(
+            [
+                exercise.id,
+                exercise.title,
+                exercise.points,
+                exercise.function,
+                exercise.hint,
+                exercise.rtol,
+                exercise.atol,
+                [(c.label, c.args, c.kwargs, c.expected) for c in cases],
+            ]
+        )
+    )
     compare = exercise.compare
     if compare is not None:
         code = getattr(compare, "__code__", None)

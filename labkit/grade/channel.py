@@ -61,10 +61,14 @@ def encode(obj: Any, *, allow_bytes: bool = False) -> bytes:
             return value
         if isinstance(value, np.generic):
             if value.dtype.kind not in "biuf" or value.dtype.itemsize > 8:
-                raise TypeError(f"numpy scalars of dtype {value.dtype} cannot cross the channel")
+                raise TypeError(
+                    f"numpy scalars of dtype {value.dtype} cannot cross the channel"
+                )
             return {"S": [value.dtype.str, value.item()]}
         if isinstance(value, int):
-            return int.__int__(value)  # the stored number, whatever a subclass says it is
+            return int.__int__(
+                value
+            )  # the stored number, whatever a subclass says it is
         if isinstance(value, float):
             return float.__float__(value)
         if isinstance(value, str):
@@ -94,28 +98,39 @@ def encode(obj: Any, *, allow_bytes: bool = False) -> bytes:
     return b"".join([MAGIC, _U64.pack(len(header)), header, *blobs])
 
 
-def decode(data: bytes, *, allow_bytes: bool = False, max_bytes: int | None = None) -> Any:
+def decode(
+    data: bytes, *, allow_bytes: bool = False, max_bytes: int | None = None
+) -> Any:
     """The value carried by a channel message; ChannelError if it is malformed or too large."""
     data = memoryview(data)
     if max_bytes is not None and len(data) > max_bytes:
-        raise ChannelError(f"message of {len(data)} bytes exceeds the limit of {max_bytes}")
+        raise ChannelError(
+            f"message of {len(data)} bytes exceeds the limit of {max_bytes}"
+        )
     head = len(MAGIC) + _U64.size
-    if len(data) < head or bytes(data[:len(MAGIC)]) != MAGIC:
+    if len(data) < head or bytes(data[: len(MAGIC)]) != MAGIC:
         raise ChannelError("not a grading-channel message")
-    (header_size,) = _U64.unpack(data[len(MAGIC):head])
+    (header_size,) = _U64.unpack(data[len(MAGIC) : head])
     if header_size > len(data) - head:
         raise ChannelError("truncated message header")
     try:
-        tree = json.loads(bytes(data[head:head + header_size]).decode("utf-8"))
+        tree = json.loads(bytes(data[head : head + header_size]).decode("utf-8"))
     except (ValueError, RecursionError) as exc:
-        raise ChannelError(f"unreadable message header ({type(exc).__name__})") from None
-    area = data[head + header_size:]
+        raise ChannelError(
+            f"unreadable message header ({type(exc).__name__})"
+        ) from None
+    area = data[head + header_size :]
 
     def span(offset: Any, size: Any) -> memoryview:
-        if not (_is_int(offset) and _is_int(size) and 0 <= offset and 0 <= size
-                and offset + size <= len(area)):
+        if not (
+            _is_int(offset)
+            and _is_int(size)
+            and 0 <= offset
+            and 0 <= size
+            and offset + size <= len(area)
+        ):
             raise ChannelError("blob outside the message")
-        return area[offset:offset + size]
+        return area[offset : offset + size]
 
     def array(spec: Any) -> np.ndarray:
         if not (isinstance(spec, list) and len(spec) == 4):
@@ -124,8 +139,11 @@ def decode(data: bytes, *, allow_bytes: bool = False, max_bytes: int | None = No
         if not (isinstance(dtype_str, str) and _DTYPE.match(dtype_str)):
             raise ChannelError(f"array dtype {dtype_str!r} is not allowed")
         dtype = np.dtype(dtype_str)
-        if not (isinstance(shape, list) and len(shape) <= _MAX_NDIM
-                and all(_is_int(n) and n >= 0 for n in shape)):
+        if not (
+            isinstance(shape, list)
+            and len(shape) <= _MAX_NDIM
+            and all(_is_int(n) and n >= 0 for n in shape)
+        ):
             raise ChannelError("malformed array shape")
         count = math.prod(shape)
         if count * dtype.itemsize != size:
@@ -136,8 +154,13 @@ def decode(data: bytes, *, allow_bytes: bool = False, max_bytes: int | None = No
         return raw.astype(dtype.newbyteorder("="), copy=True)
 
     def scalar(spec: Any) -> np.generic:
-        if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str)
-                and _DTYPE.match(spec[0]) and isinstance(spec[1], (bool, int, float))):
+        if not (
+            isinstance(spec, list)
+            and len(spec) == 2
+            and isinstance(spec[0], str)
+            and _DTYPE.match(spec[0])
+            and isinstance(spec[1], (bool, int, float))
+        ):
             raise ChannelError("malformed numpy scalar node")
         try:
             return np.dtype(spec[0]).type(spec[1])
@@ -150,14 +173,18 @@ def decode(data: bytes, *, allow_bytes: bool = False, max_bytes: int | None = No
         if item is None or isinstance(item, (bool, int, float, str)):
             return item
         if isinstance(item, dict) and len(item) == 1:
-            (tag, body), = item.items()
+            ((tag, body),) = item.items()
             if tag in ("T", "L") and isinstance(body, list):
                 items = [value(v, depth + 1) for v in body]
                 return tuple(items) if tag == "T" else items
             if tag == "D" and isinstance(body, list):
                 out: dict[str, Any] = {}
                 for pair in body:
-                    if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                    if not (
+                        isinstance(pair, list)
+                        and len(pair) == 2
+                        and isinstance(pair[0], str)
+                    ):
                         raise ChannelError("malformed dict node")
                     if pair[0] in out:
                         raise ChannelError(f"duplicate dict key {pair[0]!r}")
@@ -201,11 +228,15 @@ class FrameReader:
         while len(self._buffer) >= head:
             (size,) = _U64.unpack_from(self._buffer)
             if size > self.max_bytes:
-                raise ChannelError(f"frame of {size} bytes exceeds the limit of {self.max_bytes}")
+                raise ChannelError(
+                    f"frame of {size} bytes exceeds the limit of {self.max_bytes}"
+                )
             if len(self._buffer) < head + size:
                 break
-            frames.append((self._buffer[_U64.size], bytes(self._buffer[head:head + size])))
-            del self._buffer[:head + size]
+            frames.append(
+                (self._buffer[_U64.size], bytes(self._buffer[head : head + size]))
+            )
+            del self._buffer[: head + size]
         return frames
 
     @property

@@ -21,15 +21,25 @@ from labkit.exercises.scoring import Outcome, Result, failure, summarise
 
 from . import channel
 from .cache import Cache, default_directory
-from .notebook import ExerciseCell, NotebookError, chapter_from_name, read_exercise_cells
+from .notebook import (
+    ExerciseCell,
+    NotebookError,
+    chapter_from_name,
+    read_exercise_cells,
+)
 from .pool import WorkerLost, WorkerPool, default_jobs
 from .sandbox import uses_torch
 
 __all__ = ["Limits", "Submission", "grade_notebooks", "parse_size"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
-_MEMORY_WORDS = ("memoryerror", "bad_alloc", "cannot allocate memory", "out of memory",
-                 "can't allocate memory")
+_MEMORY_WORDS = (
+    "memoryerror",
+    "bad_alloc",
+    "cannot allocate memory",
+    "out of memory",
+    "can't allocate memory",
+)
 
 
 def parse_size(size: int | str) -> int:
@@ -40,7 +50,9 @@ def parse_size(size: int | str) -> int:
         match = _SIZE.match(str(size))
         if not match:
             raise ValueError(f"memory must be a size like '2G' or '512M', got {size!r}")
-        value = int(float(match.group(1)) * 1024 ** " kmgt".index(match.group(2).lower() or " "))
+        value = int(
+            float(match.group(1)) * 1024 ** " kmgt".index(match.group(2).lower() or " ")
+        )
     if value <= 0:
         raise ValueError(f"memory must be positive, got {size!r}")
     return value
@@ -56,18 +68,29 @@ class Limits:
     reply: int = 128 * 2**20
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.timeout, (int, float)) and not isinstance(self.timeout, bool)
-                and 0 < self.timeout < 86400):
-            raise ValueError(f"timeout must be a number of seconds in (0, 86400), got "
-                             f"{self.timeout!r}")
+        if not (
+            isinstance(self.timeout, (int, float))
+            and not isinstance(self.timeout, bool)
+            and 0 < self.timeout < 86400
+        ):
+            raise ValueError(
+                f"timeout must be a number of seconds in (0, 86400), got "
+                f"{self.timeout!r}"
+            )
         for name in ("memory", "output", "reply"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive number of bytes, got {value!r}")
+                raise ValueError(
+                    f"{name} must be a positive number of bytes, got {value!r}"
+                )
 
     def request(self) -> dict:
-        return {"timeout": float(self.timeout), "memory": self.memory, "output": self.output,
-                "reply": self.reply}
+        return {
+            "timeout": float(self.timeout),
+            "memory": self.memory,
+            "output": self.output,
+            "reply": self.reply,
+        }
 
 
 @dataclass
@@ -82,9 +105,14 @@ class Submission:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"submission": self.path, "score": self.score, "max_score": self.max_score,
-                "exercises": [r.as_dict() for r in self.exercises], "error": self.error,
-                "warnings": list(self.warnings)}
+        return {
+            "submission": self.path,
+            "score": self.score,
+            "max_score": self.max_score,
+            "exercises": [r.as_dict() for r in self.exercises],
+            "error": self.error,
+            "warnings": list(self.warnings),
+        }
 
     def __repr__(self) -> str:
         if self.error is not None:
@@ -103,9 +131,9 @@ class _Plan:
     pending: list[tuple[Exercise, ExerciseCell, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
-    key: str | None = None            # of the whole notebook's verdict in the cache
+    key: str | None = None  # of the whole notebook's verdict in the cache
     cached: Submission | None = None
-    lasting: bool = True              # would a re-run give the same verdicts?
+    lasting: bool = True  # would a re-run give the same verdicts?
 
     def submission(self) -> Submission:
         if self.cached is not None:
@@ -113,14 +141,24 @@ class _Plan:
         if self.error is not None:
             return Submission(self.path, error=self.error, warnings=self.warnings)
         results = [self.results[e.id] for e in self.exercises]
-        return Submission(self.path, round(sum(r.score for r in results), 2),
-                          sum(e.points for e in self.exercises), results, None, self.warnings)
+        return Submission(
+            self.path,
+            round(sum(r.score for r in results), 2),
+            sum(e.points for e in self.exercises),
+            results,
+            None,
+            self.warnings,
+        )
 
 
-def grade_notebooks(paths: Iterable[str | os.PathLike], *, jobs: int | None = None,
-                    limits: Limits | None = None, cache: Any = None,
-                    on_graded: Callable[[int, Submission], None] | None = None
-                    ) -> list[Submission]:
+def grade_notebooks(
+    paths: Iterable[str | os.PathLike],
+    *,
+    jobs: int | None = None,
+    limits: Limits | None = None,
+    cache: Any = None,
+    on_graded: Callable[[int, Submission], None] | None = None,
+) -> list[Submission]:
     """Grade each notebook; one ``Submission`` per path, in the order given.
 
     ``jobs`` worker processes (default: every core); ``cache`` is a ``Cache``, a directory, True
@@ -133,21 +171,35 @@ def grade_notebooks(paths: Iterable[str | os.PathLike], *, jobs: int | None = No
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     store = _cache(cache)
     plans = [_read(os.fspath(path)) for path in paths]
-    for plan in plans:  # a notebook graded before, unchanged, needs neither exercises nor workers
+    for plan in (
+        plans
+    ):  # a notebook graded before, unchanged, needs neither exercises nor workers
         if plan.error is None:
-            plan.key = store.notebook_key(plan.path, _cell_sources(plan), plan.warnings, limits)
+            plan.key = store.notebook_key(
+                plan.path, _cell_sources(plan), plan.warnings, limits
+            )
             known = store.get_notebook(plan.key)
             if known is not None:
-                plan.cached = Submission(plan.path, known["score"], known["max_score"],
-                                         known["exercises"], None, known["warnings"])
+                plan.cached = Submission(
+                    plan.path,
+                    known["score"],
+                    known["max_score"],
+                    known["exercises"],
+                    None,
+                    known["warnings"],
+                )
     for index, plan in enumerate(plans):
-        if (plan.cached is not None or plan.error is not None) and on_graded is not None:
+        if (
+            plan.cached is not None or plan.error is not None
+        ) and on_graded is not None:
             on_graded(index, plan.submission())
     todo = [p for p in plans if p.cached is None and p.error is None]
     to_resolve = {id(p) for p in todo}
     sources = [c.source for p in todo for c in p.cells.values()]
     pool = None
-    if sources:  # start the workers now: their imports overlap with loading the exercises here
+    if (
+        sources
+    ):  # start the workers now: their imports overlap with loading the exercises here
         preload = ("numpy", "torch") if any(map(uses_torch, sources)) else ("numpy",)
         pool = WorkerPool(min(jobs, sum(bool(p.cells) for p in todo)), preload)
     try:
@@ -178,7 +230,9 @@ def _finished(plan: _Plan, store: Cache) -> None:
     """Keep a finished notebook's verdict, unless part of it might differ on a re-run."""
     if plan.key is not None and plan.lasting and plan.error is None:
         done = plan.submission()
-        store.put_notebook(plan.key, done.score, done.max_score, done.exercises, done.warnings)
+        store.put_notebook(
+            plan.key, done.score, done.max_score, done.exercises, done.warnings
+        )
 
 
 def _cache(cache: Any) -> Cache:
@@ -198,8 +252,10 @@ def _read(path: str) -> _Plan:
         return plan
     for cell in cells:
         if cell.id in plan.cells:
-            plan.warnings.append(f"exercise {cell.id} appears in cells {plan.cells[cell.id].number}"
-                                 f" and {cell.number}; the later one was graded")
+            plan.warnings.append(
+                f"exercise {cell.id} appears in cells {plan.cells[cell.id].number}"
+                f" and {cell.number}; the later one was graded"
+            )
         plan.cells[cell.id] = cell
     return plan
 
@@ -213,30 +269,39 @@ def _resolve(plan: _Plan, store: Cache, limits: Limits) -> None:
         try:
             known[exercise_id] = get(exercise_id)
         except ValueError:
-            plan.warnings.append(f"exercise cell {plan.cells.pop(exercise_id).number} has the "
-                                 f"unknown exercise id {exercise_id!r}; ignored")
+            plan.warnings.append(
+                f"exercise cell {plan.cells.pop(exercise_id).number} has the "
+                f"unknown exercise id {exercise_id!r}; ignored"
+            )
     chapter = chapter_from_name(plan.path)
     if chapter is not None and chapter_exercises(chapter):
         chapters = {chapter}
         for exercise_id, exercise in known.items():
             if exercise.chapter != chapter:
-                plan.warnings.append(f"exercise {exercise_id} belongs to chapter "
-                                     f"{exercise.chapter}, not to chapter {chapter} as the file "
-                                     "name says; ignored")
+                plan.warnings.append(
+                    f"exercise {exercise_id} belongs to chapter "
+                    f"{exercise.chapter}, not to chapter {chapter} as the file "
+                    "name says; ignored"
+                )
                 del plan.cells[exercise_id]
     else:
         chapters = {e.chapter for e in known.values()}
     if not chapters:
-        plan.error = ("no exercise cells found (code cells tagged 'exercise' with an exercise id "
-                      "in their metadata) and no chapter number in the file name")
+        plan.error = (
+            "no exercise cells found (code cells tagged 'exercise' with an exercise id "
+            "in their metadata) and no chapter number in the file name"
+        )
         return
     plan.exercises = [e for c in sorted(chapters) for e in chapter_exercises(c)]
     for exercise in plan.exercises:
         cell = plan.cells.get(exercise.id)
         if cell is None:
             plan.results[exercise.id] = failure(
-                exercise, "not_attempted", f"not attempted: the notebook has no exercise cell "
-                f"for {exercise.id} (a code cell tagged 'exercise' with id {exercise.id!r})")
+                exercise,
+                "not_attempted",
+                f"not attempted: the notebook has no exercise cell "
+                f"for {exercise.id} (a code cell tagged 'exercise' with id {exercise.id!r})",
+            )
             continue
         key = store.key(exercise, cell.source, limits)
         cached = store.get(key)
@@ -246,14 +311,22 @@ def _resolve(plan: _Plan, store: Cache, limits: Limits) -> None:
             plan.pending.append((exercise, cell, key))
 
 
-def _run_all(pool: WorkerPool, plans: list[_Plan], waiting: list[int], limits: Limits,
-             store: Cache, on_graded: Callable[[int, Submission], None] | None) -> None:
+def _run_all(
+    pool: WorkerPool,
+    plans: list[_Plan],
+    waiting: list[int],
+    limits: Limits,
+    store: Cache,
+    on_graded: Callable[[int, Submission], None] | None,
+) -> None:
     """Grade the waiting plans on the pool, most exercises first, reporting each as it ends."""
     order = sorted(waiting, key=lambda i: -len(plans[i].pending))
     stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(pool.size) as executor:
-        futures = {executor.submit(_run_plan, pool, plans[i], limits, store, stop): i
-                   for i in order}
+        futures = {
+            executor.submit(_run_plan, pool, plans[i], limits, store, stop): i
+            for i in order
+        }
         try:
             for future in concurrent.futures.as_completed(futures):
                 future.result()
@@ -269,13 +342,23 @@ def _run_all(pool: WorkerPool, plans: list[_Plan], waiting: list[int], limits: L
             raise
 
 
-def _run_plan(pool: WorkerPool, plan: _Plan, limits: Limits, store: Cache,
-              stop: threading.Event) -> None:
+def _run_plan(
+    pool: WorkerPool, plan: _Plan, limits: Limits, store: Cache, stop: threading.Event
+) -> None:
     if stop.is_set():
         return
-    request = {"limits": limits.request(),
-               "exercises": [{"id": e.id, "function": e.function, "source": c.source,
-                              "cases": _cases_message(store, e)} for e, c, _ in plan.pending]}
+    request = {
+        "limits": limits.request(),
+        "exercises": [
+            {
+                "id": e.id,
+                "function": e.function,
+                "source": c.source,
+                "cases": _cases_message(store, e),
+            }
+            for e, c, _ in plan.pending
+        ],
+    }
     seconds = len(plan.pending) * (limits.timeout + 5) + 30
     entries, lost = None, None
     for _ in range(2):  # one retry on a fresh worker if a worker is lost
@@ -287,11 +370,24 @@ def _run_plan(pool: WorkerPool, plan: _Plan, limits: Limits, store: Cache,
             if stop.is_set():
                 return
     for position, (exercise, _, key) in enumerate(plan.pending):
-        if entries is None or not isinstance(entries, list) or len(entries) != len(plan.pending):
-            result, keep = failure(exercise, "error", f"the grader's worker failed on this "
-                                   f"notebook ({lost or 'malformed reply'}); grade it again"), False
+        if (
+            entries is None
+            or not isinstance(entries, list)
+            or len(entries) != len(plan.pending)
+        ):
+            result, keep = (
+                failure(
+                    exercise,
+                    "error",
+                    f"the grader's worker failed on this "
+                    f"notebook ({lost or 'malformed reply'}); grade it again",
+                ),
+                False,
+            )
         else:
-            result, keep = verdict(exercise, entries[position], limits, store.cases(exercise))
+            result, keep = verdict(
+                exercise, entries[position], limits, store.cases(exercise)
+            )
         plan.results[exercise.id] = result
         plan.lasting &= keep
         if keep:
@@ -308,72 +404,124 @@ def _cases_message(store: Cache, exercise: Exercise) -> bytes:
     with _CASE_LOCK:
         known = _CASE_MESSAGES.get(id(exercise))
         if known is None or known[0] is not exercise:
-            message = channel.encode([(c.args, c.kwargs) for c in store.cases(exercise)])
+            message = channel.encode(
+                [(c.args, c.kwargs) for c in store.cases(exercise)]
+            )
             known = _CASE_MESSAGES[id(exercise)] = (exercise, message)
     return known[1]
 
 
-def verdict(exercise: Exercise, entry: Any, limits: Limits,
-            cases: list[Case] | None = None) -> tuple[Result, bool]:
+def verdict(
+    exercise: Exercise, entry: Any, limits: Limits, cases: list[Case] | None = None
+) -> tuple[Result, bool]:
     """The Result for one worker entry, and whether a re-run would give the same one."""
     if not isinstance(entry, dict):
-        return failure(exercise, "error", "the grader's worker sent a malformed entry"), False
+        return failure(
+            exercise, "error", "the grader's worker sent a malformed entry"
+        ), False
     state = entry.get("state")
     output = entry.get("output") if isinstance(entry.get("output"), str) else ""
     if state == "timeout":
-        return failure(exercise, "timeout",
-                       f"stopped: {exercise.function} (with its cell) ran longer than "
-                       f"{limits.timeout:g} s, the limit per exercise. Look for a loop that "
-                       "never ends or work that grows too fast."), False
+        return failure(
+            exercise,
+            "timeout",
+            f"stopped: {exercise.function} (with its cell) ran longer than "
+            f"{limits.timeout:g} s, the limit per exercise. Look for a loop that "
+            "never ends or work that grows too fast.",
+        ), False
     if state == "channel":
-        return failure(exercise, "error", "the worker's reply could not be read: an exercise "
-                       "cell must not write to the grader's channel"), False
+        return failure(
+            exercise,
+            "error",
+            "the worker's reply could not be read: an exercise "
+            "cell must not write to the grader's channel",
+        ), False
     if state == "died":
         detail = str(entry.get("detail", "the worker stopped"))
         if any(word in output.lower() for word in _MEMORY_WORDS):
-            return failure(exercise, "memory", f"ran out of memory ({detail}); the limit is "
-                           f"{_size(limits.memory)} per exercise"), False
-        return failure(exercise, "error", f"{detail} while running exercise {exercise.id}"
-                       f"{_crash_line(exercise, output)}; an exercise must return its result, "
-                       "not exit or crash the interpreter"), False
+            return failure(
+                exercise,
+                "memory",
+                f"ran out of memory ({detail}); the limit is "
+                f"{_size(limits.memory)} per exercise",
+            ), False
+        return failure(
+            exercise,
+            "error",
+            f"{detail} while running exercise {exercise.id}"
+            f"{_crash_line(exercise, output)}; an exercise must return its result, "
+            "not exit or crash the interpreter",
+        ), False
     if state != "done" or not isinstance(entry.get("payload"), bytes):
-        return failure(exercise, "error", "the grader's worker sent a malformed entry"), False
+        return failure(
+            exercise, "error", "the grader's worker sent a malformed entry"
+        ), False
     try:
         reply = channel.decode(entry["payload"], max_bytes=limits.reply)
-        return _judge(exercise, reply, limits, exercise.cases() if cases is None else cases)
+        return _judge(
+            exercise, reply, limits, exercise.cases() if cases is None else cases
+        )
     except (channel.ChannelError, ValueError, TypeError, KeyError) as exc:
-        return failure(exercise, "error", f"the worker's reply could not be read ({exc}); an "
-                       "exercise cell must not write to the grader's channel"), False
+        return failure(
+            exercise,
+            "error",
+            f"the worker's reply could not be read ({exc}); an "
+            "exercise cell must not write to the grader's channel",
+        ), False
 
 
-def _judge(exercise: Exercise, reply: Any, limits: Limits,
-           cases: list[Case]) -> tuple[Result, bool]:
+def _judge(
+    exercise: Exercise, reply: Any, limits: Limits, cases: list[Case]
+) -> tuple[Result, bool]:
     if not isinstance(reply, dict):
         raise ValueError("the reply is not a dictionary")
     name = exercise.function
     if _count(reply.get("output_bytes")) > limits.output:
-        return failure(exercise, "error", f"the exercise printed more than "
-                       f"{_size(limits.output)} of output; remove prints from loops"), True
+        return failure(
+            exercise,
+            "error",
+            f"the exercise printed more than "
+            f"{_size(limits.output)} of output; remove prints from loops",
+        ), True
     if reply.get("memory") is True:
-        return failure(exercise, "memory", f"{name} ran out of memory; the limit is "
-                       f"{_size(limits.memory)} per exercise"), False
+        return failure(
+            exercise,
+            "memory",
+            f"{name} ran out of memory; the limit is "
+            f"{_size(limits.memory)} per exercise",
+        ), False
     if "cell_error" in reply:
-        return failure(exercise, "error", f"the exercise cell raised {_str(reply['cell_error'])}"
-                       ), True
+        return failure(
+            exercise, "error", f"the exercise cell raised {_str(reply['cell_error'])}"
+        ), True
     if reply.get("missing") is True:
-        return failure(exercise, "error", f"the exercise cell does not define a function named "
-                       f"{name}"), True
+        return failure(
+            exercise,
+            "error",
+            f"the exercise cell does not define a function named {name}",
+        ), True
     if reply.get("not_callable") is True:
         return failure(exercise, "error", f"{name} is not a function"), True
     if "exit" in reply:
-        return failure(exercise, "error", f"{name} tried to exit the interpreter: "
-                       f"{_str(reply['exit'])}. Return a value instead"), True
+        return failure(
+            exercise,
+            "error",
+            f"{name} tried to exit the interpreter: "
+            f"{_str(reply['exit'])}. Return a value instead",
+        ), True
     if "too_large" in reply:
-        return failure(exercise, "error", f"{name} returned more than "
-                       f"{_size(limits.reply)} of data"), True
+        return failure(
+            exercise,
+            "error",
+            f"{name} returned more than {_size(limits.reply)} of data",
+        ), True
     if "encode_error" in reply:
-        return failure(exercise, "error", f"{name} returned a value that cannot be checked "
-                       f"({_str(reply['encode_error'])})"), True
+        return failure(
+            exercise,
+            "error",
+            f"{name} returned a value that cannot be checked "
+            f"({_str(reply['encode_error'])})",
+        ), True
     outcomes = reply.get("outcomes")
     if not isinstance(outcomes, list) or len(outcomes) != len(cases):
         raise ValueError("wrong number of outcomes")
@@ -381,8 +529,12 @@ def _judge(exercise: Exercise, reply: Any, limits: Limits,
 
 
 def _outcome(item: Any) -> Outcome:
-    if not (isinstance(item, list) and len(item) == 3 and isinstance(item[2], str)
-            and item[0] in ("value", "raised", "not_implemented")):
+    if not (
+        isinstance(item, list)
+        and len(item) == 3
+        and isinstance(item[2], str)
+        and item[0] in ("value", "raised", "not_implemented")
+    ):
         raise ValueError("malformed outcome")
     kind, value, error = item
     return Outcome(kind, value if kind == "value" else None, error)
@@ -405,5 +557,7 @@ def _size(n: int) -> str:
 
 def _crash_line(exercise: Exercise, output: str) -> str:
     """Where in the cell a crashed worker was, from the traceback Python dumped as it died."""
-    lines = re.findall(rf'File "<exercise {re.escape(exercise.id)}>", line (\d+)', output)
+    lines = re.findall(
+        rf'File "<exercise {re.escape(exercise.id)}>", line (\d+)', output
+    )
     return f" (at line {lines[-1]} of the cell)" if lines else ""

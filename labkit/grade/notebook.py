@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 __all__ = ["ExerciseCell", "NotebookError", "read_exercise_cells", "chapter_from_name"]
 
-MAX_NOTEBOOK_BYTES = 256 * 2**20   # notebooks with outputs and images can be large
+MAX_NOTEBOOK_BYTES = 256 * 2**20  # notebooks with outputs and images can be large
 MAX_CELL_CHARS = 1_000_000
 _CHAPTER = re.compile(r"^(\d{1,3})_")
 
@@ -34,7 +34,9 @@ class ExerciseCell:
     number: int
 
 
-def read_exercise_cells(path: str | os.PathLike) -> tuple[list[ExerciseCell], list[str]]:
+def read_exercise_cells(
+    path: str | os.PathLike,
+) -> tuple[list[ExerciseCell], list[str]]:
     """The exercise cells of the notebook at ``path``, and warnings about cells it skipped."""
     notebook = _load(path)
     cells, warnings = [], []
@@ -48,26 +50,36 @@ def read_exercise_cells(path: str | os.PathLike) -> tuple[list[ExerciseCell], li
         exercise_id = metadata.get("exercise")
         if not tagged:
             if exercise_id is not None:
-                warnings.append(f"cell {number} has exercise id {exercise_id!r} but not the "
-                                "'exercise' tag; it was ignored")
+                warnings.append(
+                    f"cell {number} has exercise id {exercise_id!r} but not the "
+                    "'exercise' tag; it was ignored"
+                )
             continue
         if cell.get("cell_type") != "code":
-            warnings.append(f"cell {number} is tagged 'exercise' but is not a code cell; ignored")
+            warnings.append(
+                f"cell {number} is tagged 'exercise' but is not a code cell; ignored"
+            )
             continue
         if not isinstance(exercise_id, str) or not exercise_id:
-            warnings.append(f"cell {number} is tagged 'exercise' but has no exercise id in its "
-                            "metadata (e.g. \"exercise\": \"1.2\"); ignored")
+            warnings.append(
+                f"cell {number} is tagged 'exercise' but has no exercise id in its "
+                'metadata (e.g. "exercise": "1.2"); ignored'
+            )
             continue
         source = cell.get("source", "")
         if isinstance(source, list) and all(isinstance(line, str) for line in source):
             source = "".join(source)
         if not isinstance(source, str):
-            warnings.append(f"cell {number} (exercise {exercise_id}) has no readable source; "
-                            "ignored")
+            warnings.append(
+                f"cell {number} (exercise {exercise_id}) has no readable source; "
+                "ignored"
+            )
             continue
         if len(source) > MAX_CELL_CHARS:
-            warnings.append(f"cell {number} (exercise {exercise_id}) is longer than "
-                            f"{MAX_CELL_CHARS} characters; ignored")
+            warnings.append(
+                f"cell {number} (exercise {exercise_id}) is longer than "
+                f"{MAX_CELL_CHARS} characters; ignored"
+            )
             continue
         cells.append(ExerciseCell(exercise_id, source, number))
     return cells, warnings
@@ -87,8 +99,10 @@ def _load(path: str | os.PathLike) -> dict:
         if size == 0:
             raise NotebookError("empty file")
         if size > MAX_NOTEBOOK_BYTES:
-            raise NotebookError(f"file of {size} bytes is larger than the limit of "
-                                f"{MAX_NOTEBOOK_BYTES} bytes")
+            raise NotebookError(
+                f"file of {size} bytes is larger than the limit of "
+                f"{MAX_NOTEBOOK_BYTES} bytes"
+            )
         with open(path, "rb") as f:
             data = f.read(MAX_NOTEBOOK_BYTES + 1)
     except FileNotFoundError:
@@ -108,14 +122,17 @@ def _load(path: str | os.PathLike) -> dict:
     try:
         notebook = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NotebookError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column "
-                            f"{exc.colno})") from None
+        raise NotebookError(
+            f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
     except RecursionError:
         raise NotebookError("not valid JSON (nested too deeply)") from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise NotebookError("not a Jupyter notebook (no list of cells)")
     version = notebook.get("nbformat")
     if version != 4:
-        raise NotebookError(f"nbformat {version!r} is not supported; open and save the notebook "
-                            "with a current Jupyter to convert it to nbformat 4")
+        raise NotebookError(
+            f"nbformat {version!r} is not supported; open and save the notebook "
+            "with a current Jupyter to convert it to nbformat 4"
+        )
     return notebook

@@ -28,15 +28,41 @@ from . import channel
 
 __all__ = ["WorkerPool", "WorkerLost", "WorkerStartError", "default_jobs"]
 
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         "from labkit.grade.worker import main; main(sys.argv[2:])")
-_START_SECONDS = 180.0   # importing torch on a cold disk can take a while
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from labkit.grade.worker import main; main(sys.argv[2:])"
+)
+_START_SECONDS = 180.0  # importing torch on a cold disk can take a while
 # The workers see only what running Python needs, not the grader's secrets (tokens in CI ...).
-_KEPT_VARIABLES = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV",
-                   "LD_LIBRARY_PATH", "SYSTEMROOT"}
-_KEPT_PREFIXES = ("LC_", "PYTHON", "CONDA", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "TORCH_")
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+_KEPT_VARIABLES = {
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "VIRTUAL_ENV",
+    "LD_LIBRARY_PATH",
+    "SYSTEMROOT",
+}
+_KEPT_PREFIXES = (
+    "LC_",
+    "PYTHON",
+    "CONDA",
+    "OMP_",
+    "MKL_",
+    "KMP_",
+    "OPENBLAS_",
+    "TORCH_",
+)
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 class WorkerLost(RuntimeError):
@@ -69,7 +95,9 @@ class _Slot:
             try:
                 self._receive(_START_SECONDS)
             except WorkerLost as exc:
-                raise WorkerStartError(f"the grading worker could not start: {exc}") from None
+                raise WorkerStartError(
+                    f"the grading worker could not start: {exc}"
+                ) from None
             self.ready = True
         self.sock.settimeout(seconds)
         try:
@@ -85,14 +113,20 @@ class _Slot:
             while not frames:
                 chunk = self.sock.recv(1 << 20)
                 if not chunk:
-                    raise WorkerLost("the worker process ended unexpectedly"
-                                     + self.master.describe_failure())
+                    raise WorkerLost(
+                        "the worker process ended unexpectedly"
+                        + self.master.describe_failure()
+                    )
                 frames = self.reader.feed(chunk)
         except socket.timeout:
-            raise WorkerLost(f"the worker did not answer within {seconds:.0f} s") from None
+            raise WorkerLost(
+                f"the worker did not answer within {seconds:.0f} s"
+            ) from None
         except channel.ChannelError as exc:
             raise WorkerLost(f"the worker's reply was malformed ({exc})") from None
-        except OSError as exc:  # the socket was closed under us: the pool is shutting down
+        except (
+            OSError
+        ) as exc:  # the socket was closed under us: the pool is shutting down
             raise WorkerLost(f"the connection to the worker was lost ({exc})") from None
         if len(frames) != 1 or self.reader.pending:
             raise WorkerLost("the worker sent more than one reply")
@@ -113,20 +147,41 @@ class _Master:
     """The worker interpreter: started once, forks the servers of its slots."""
 
     def __init__(self, slots: int, base: str, preload: tuple[str, ...]):
-        self.base = base  # the master removes it when it ends; so does stop(), if it has not
+        self.base = (
+            base  # the master removes it when it ends; so does stop(), if it has not
+        )
         pairs = [socket.socketpair() for _ in range(slots)]
         theirs = [b.fileno() for _, b in pairs]
         self.log = tempfile.TemporaryFile(prefix="labkit-grade-worker-")
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = {name: value for name, value in os.environ.items()
-               if name in _KEPT_VARIABLES or name.startswith(_KEPT_PREFIXES)}
-        env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="")
+        package_root = os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        )
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if name in _KEPT_VARIABLES or name.startswith(_KEPT_PREFIXES)
+        }
+        env.update(
+            PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES=""
+        )
         env.update({name: "1" for name in _THREAD_VARIABLES})
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, package_root, base, ",".join(preload),
-             *map(str, theirs)],
-            pass_fds=theirs, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=self.log, env=env, start_new_session=True)
+            [
+                sys.executable,
+                "-c",
+                _BOOT,
+                package_root,
+                base,
+                ",".join(preload),
+                *map(str, theirs),
+            ],
+            pass_fds=theirs,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            env=env,
+            start_new_session=True,
+        )
         for _, b in pairs:
             b.close()
         self.slots = [_Slot(a, self) for a, _ in pairs]
@@ -167,8 +222,10 @@ class WorkerPool:
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"size must be a positive integer, got {size!r}")
         if not hasattr(os, "fork"):
-            raise WorkerStartError("grading needs a system with fork (Linux or macOS); on "
-                                   "Windows, grade inside WSL, or use check() on each exercise")
+            raise WorkerStartError(
+                "grading needs a system with fork (Linux or macOS); on "
+                "Windows, grade inside WSL, or use check() on each exercise"
+            )
         self.size = size
         self.preload = tuple(preload)
         self._masters: list[_Master] = []

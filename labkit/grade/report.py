@@ -17,13 +17,33 @@ from typing import TYPE_CHECKING, Iterable
 if TYPE_CHECKING:  # pragma: no cover
     from .grader import Submission
 
-__all__ = ["atomic_write", "format_submission", "format_summary", "gradebook_json",
-           "gradebook_csv", "classroom_json"]
+__all__ = [
+    "atomic_write",
+    "format_submission",
+    "format_summary",
+    "gradebook_json",
+    "gradebook_csv",
+    "classroom_json",
+]
 
-_MARK = {"passed": "passed", "partial": "partial", "failed": "FAILED", "error": "ERROR",
-         "timeout": "TIMEOUT", "memory": "MEMORY", "not_attempted": "not attempted"}
-_COLOR = {"passed": "32", "partial": "33", "failed": "31", "error": "31", "timeout": "31",
-          "memory": "31", "not_attempted": "90"}
+_MARK = {
+    "passed": "passed",
+    "partial": "partial",
+    "failed": "FAILED",
+    "error": "ERROR",
+    "timeout": "TIMEOUT",
+    "memory": "MEMORY",
+    "not_attempted": "not attempted",
+}
+_COLOR = {
+    "passed": "32",
+    "partial": "33",
+    "failed": "31",
+    "error": "31",
+    "timeout": "31",
+    "memory": "31",
+    "not_attempted": "90",
+}
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -31,8 +51,11 @@ os.umask(_UMASK)
 def atomic_write(path: str | os.PathLike, content: str | bytes) -> None:
     """Write ``content`` to ``path`` through a temporary file and a rename: all or nothing."""
     path = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                     dir=path.parent if str(path.parent) else ".")
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.",
+        suffix=".tmp",
+        dir=path.parent if str(path.parent) else ".",
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(content.encode("utf-8") if isinstance(content, str) else content)
@@ -63,7 +86,9 @@ def format_submission(submission: "Submission", color: bool = False) -> str:
     name = printable(submission.path)
     if submission.error is not None:
         return f"{name}: could not be graded: {printable(submission.error)}"
-    lines = [f"{name}: {_points(submission.score)}/{_points(submission.max_score)} points"]
+    lines = [
+        f"{name}: {_points(submission.score)}/{_points(submission.max_score)} points"
+    ]
     id_width = max((len(r.id) for r in submission.exercises), default=3)
     points = [f"{_points(r.score)}/{r.max_score}" for r in submission.exercises]
     points_width = max(map(len, points), default=3)
@@ -71,8 +96,10 @@ def format_submission(submission: "Submission", color: bool = False) -> str:
         mark = f"{_MARK[result.status]:<13}"
         if color:
             mark = f"\033[{_COLOR[result.status]}m{mark}\033[0m"
-        lines.append(f"  {result.id:<{id_width}}  {scored:>{points_width}}  {mark}  "
-                     f"{printable(result.title)}")
+        lines.append(
+            f"  {result.id:<{id_width}}  {scored:>{points_width}}  {mark}  "
+            f"{printable(result.title)}"
+        )
         if result.status != "passed":
             lines.append(f"  {'':<{id_width}}  {printable(result.feedback)}")
     lines += [f"  note: {printable(w)}" for w in submission.warnings]
@@ -83,15 +110,19 @@ def format_summary(submissions: list["Submission"], seconds: float) -> str:
     """A few lines for a batch: how many, how fast, the scores, and each exercise's pass rate."""
     graded = [s for s in submissions if s.error is None]
     rate = len(submissions) / seconds if seconds > 0 else float("inf")
-    lines = [f"Graded {len(graded)} of {len(submissions)} submissions in {seconds:.1f} s "
-             f"({rate:.1f} per second); {len(submissions) - len(graded)} could not be read."]
+    lines = [
+        f"Graded {len(graded)} of {len(submissions)} submissions in {seconds:.1f} s "
+        f"({rate:.1f} per second); {len(submissions) - len(graded)} could not be read."
+    ]
     if graded:
         scores = [s.score for s in graded]
         low, high = min(s.max_score for s in graded), max(s.max_score for s in graded)
         out_of = _points(high) if low == high else f"{_points(low)} to {_points(high)}"
-        lines.append(f"Scores out of {out_of}: mean {statistics.fmean(scores):.2f}, "
-                     f"median {_points(statistics.median(scores))}, min {_points(min(scores))}, "
-                     f"max {_points(max(scores))}.")
+        lines.append(
+            f"Scores out of {out_of}: mean {statistics.fmean(scores):.2f}, "
+            f"median {_points(statistics.median(scores))}, min {_points(min(scores))}, "
+            f"max {_points(max(scores))}."
+        )
         rates = []
         for exercise_id in _exercise_ids(graded):
             results = [r for s in graded for r in s.exercises if r.id == exercise_id]
@@ -108,7 +139,9 @@ def _exercise_ids(submissions: Iterable["Submission"]) -> list[str]:
 
 def gradebook_json(submissions: list["Submission"]) -> str:
     """One object per submission: submission, score, max_score, exercises, error, warnings."""
-    return json.dumps([s.as_dict() for s in submissions], indent=2, allow_nan=False) + "\n"
+    return (
+        json.dumps([s.as_dict() for s in submissions], indent=2, allow_nan=False) + "\n"
+    )
 
 
 def gradebook_csv(submissions: list["Submission"]) -> str:
@@ -124,7 +157,9 @@ def gradebook_csv(submissions: list["Submission"]) -> str:
     for s in submissions:
         points = {r.id: _points(r.score) for r in s.exercises}
         total = "" if s.error is not None else _points(s.score)
-        writer.writerow([s.path, *(points.get(i, "") for i in ids), s.error or "", total])
+        writer.writerow(
+            [s.path, *(points.get(i, "") for i in ids), s.error or "", total]
+        )
     return out.getvalue()
 
 
@@ -138,13 +173,27 @@ def classroom_json(submissions: list["Submission"]) -> str:
     several = len(submissions) > 1
     for s in submissions:
         if s.error is not None:
-            tests.append({"name": s.path, "status": "error", "score": 0, "message": s.error})
+            tests.append(
+                {"name": s.path, "status": "error", "score": 0, "message": s.error}
+            )
             continue
         max_score += s.max_score
         for r in s.exercises:
             name = f"{s.path} {r.id} {r.title}" if several else f"{r.id} {r.title}"
-            tests.append({"name": name, "status": "pass" if r.status == "passed" else "fail",
-                          "score": r.score, "max_score": r.max_score, "message": r.feedback})
+            tests.append(
+                {
+                    "name": name,
+                    "status": "pass" if r.status == "passed" else "fail",
+                    "score": r.score,
+                    "max_score": r.max_score,
+                    "message": r.feedback,
+                }
+            )
     status = "pass" if all(t["status"] == "pass" for t in tests) else "fail"
-    return json.dumps({"version": 1, "status": status, "max_score": max_score,
-                       "tests": tests}, indent=2) + "\n"
+    return (
+        json.dumps(
+            {"version": 1, "status": status, "max_score": max_score, "tests": tests},
+            indent=2,
+        )
+        + "\n"
+    )

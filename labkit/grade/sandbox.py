@@ -43,30 +43,94 @@ from typing import Any, Callable
 from labkit.exercises.scoring import run_case
 from labkit.grade import channel
 
-STOP = 1                 # frame flag: the child stops after this exercise (it changed shared state)
-TOKEN = 16               # bytes of the random token that authenticates a reply
-HEADER = 4 + TOKEN       # a reply starts with its exercise index (u32) and token
-_ERROR_CHARS = 1000      # longest exception message kept from a submission
+STOP = 1  # frame flag: the child stops after this exercise (it changed shared state)
+TOKEN = 16  # bytes of the random token that authenticates a reply
+HEADER = 4 + TOKEN  # a reply starts with its exercise index (u32) and token
+_ERROR_CHARS = 1000  # longest exception message kept from a submission
 _PR_SET_PDEATHSIG = 1
-_PROCESS_EVENTS = {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system",
-                   "subprocess.Popen", "os.startfile", "os.killpg", "resource.setrlimit",
-                   "resource.prlimit", "sys.setprofile", "sys.settrace"}
-_PATH_EVENTS = {"os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.chmod", "os.chown",
-                "os.link", "os.symlink", "os.truncate", "os.utime", "os.chflags", "os.lchflags",
-                "os.setxattr", "os.removexattr", "os.mkfifo", "os.mknod", "shutil.rmtree",
-                "shutil.move", "shutil.copyfile", "shutil.copytree", "shutil.make_archive",
-                "shutil.unpack_archive"}
+_PROCESS_EVENTS = {
+    "os.fork",
+    "os.forkpty",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.system",
+    "subprocess.Popen",
+    "os.startfile",
+    "os.killpg",
+    "resource.setrlimit",
+    "resource.prlimit",
+    "sys.setprofile",
+    "sys.settrace",
+}
+_PATH_EVENTS = {
+    "os.remove",
+    "os.rmdir",
+    "os.rename",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.link",
+    "os.symlink",
+    "os.truncate",
+    "os.utime",
+    "os.chflags",
+    "os.lchflags",
+    "os.setxattr",
+    "os.removexattr",
+    "os.mkfifo",
+    "os.mknod",
+    "shutil.rmtree",
+    "shutil.move",
+    "shutil.copyfile",
+    "shutil.copytree",
+    "shutil.make_archive",
+    "shutil.unpack_archive",
+}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_WATCHED_MODULES = ("builtins", "math", "cmath", "random", "copy", "numbers", "operator",
-                    "functools", "itertools", "collections", "numpy", "numpy.linalg",
-                    "numpy.random", "numpy.fft", "numpy.lib.stride_tricks", "torch", "torch.nn",
-                    "torch.nn.functional", "torch.nn.init", "torch.linalg", "torch.autograd",
-                    "torch.optim")
-_WATCHED_SIGNALS = ("SIGALRM", "SIGVTALRM", "SIGPROF", "SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1",
-                    "SIGUSR2", "SIGCHLD", "SIGPIPE", "SIGXFSZ", "SIGXCPU", "SIGSEGV", "SIGFPE")
+_WATCHED_MODULES = (
+    "builtins",
+    "math",
+    "cmath",
+    "random",
+    "copy",
+    "numbers",
+    "operator",
+    "functools",
+    "itertools",
+    "collections",
+    "numpy",
+    "numpy.linalg",
+    "numpy.random",
+    "numpy.fft",
+    "numpy.lib.stride_tricks",
+    "torch",
+    "torch.nn",
+    "torch.nn.functional",
+    "torch.nn.init",
+    "torch.linalg",
+    "torch.autograd",
+    "torch.optim",
+)
+_WATCHED_SIGNALS = (
+    "SIGALRM",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGTERM",
+    "SIGINT",
+    "SIGHUP",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGCHLD",
+    "SIGPIPE",
+    "SIGXFSZ",
+    "SIGXCPU",
+    "SIGSEGV",
+    "SIGFPE",
+)
 
-_LABKIT_DIR = ""             # set by configure(): labkit's folder, never readable from a cell
-_READABLE: list[str] = []    # set by configure(): folders a cell may read from
+_LABKIT_DIR = ""  # set by configure(): labkit's folder, never readable from a cell
+_READABLE: list[str] = []  # set by configure(): folders a cell may read from
 
 
 def configure(labkit_dir: str) -> None:
@@ -83,8 +147,13 @@ def uses_torch(source: str) -> bool:
     except (SyntaxError, ValueError):
         return False
     for node in ast.walk(tree):
-        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        names = (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
         if any(name.split(".")[0] == "torch" for name in names):
             return True
     return False
@@ -109,8 +178,17 @@ _GRADING_MODULES = (sys.modules[__name__], sys.modules[run_case.__module__], cha
 
 # --------------------------------------------------------------------------- the child
 
-def run(exercises: list, start: int, limits: dict, write_end: int, token_read: int,
-        base: str, control: socket.socket | None, server: int) -> None:
+
+def run(
+    exercises: list,
+    start: int,
+    limits: dict,
+    write_end: int,
+    token_read: int,
+    base: str,
+    control: socket.socket | None,
+    server: int,
+) -> None:
     """In a freshly forked child: set up the sandbox, then run ``exercises[start:]``, writing one
     reply frame per exercise to ``write_end`` after reading its token from ``token_read``."""
     os.setpgid(0, 0)
@@ -124,7 +202,11 @@ def run(exercises: list, start: int, limits: dict, write_end: int, token_read: i
     os.chdir(root)
     os.environ["TMPDIR"] = root
     tempfile.tempdir = root
-    statm = os.open("/proc/self/statm", os.O_RDONLY) if os.path.exists("/proc/self/statm") else None
+    statm = (
+        os.open("/proc/self/statm", os.O_RDONLY)
+        if os.path.exists("/proc/self/statm")
+        else None
+    )
     baseline = _address_space(statm)
     _limit_resources(limits, baseline, len(exercises) - start)
     _disarm_process_spawning()
@@ -136,7 +218,10 @@ def run(exercises: list, start: int, limits: dict, write_end: int, token_read: i
         reseed()
         reply = _run_exercise(exercises[index])
         reply["output_bytes"] = _take_output()
-        tainted = pristine.differs() or _address_space(statm) > baseline + limits["memory"] // 4
+        tainted = (
+            pristine.differs()
+            or _address_space(statm) > baseline + limits["memory"] // 4
+        )
         try:
             payload = channel.encode(reply)
         except (TypeError, ValueError, RecursionError, MemoryError) as exc:
@@ -162,7 +247,7 @@ def _read_exactly(fd: int, size: int) -> bytes:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _redirect_output(path: str) -> None:
@@ -173,7 +258,9 @@ def _redirect_output(path: str) -> None:
         os.dup2(source, target)
     os.close(out)
     os.close(null)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the cap a write fails; no signal
+    signal.signal(
+        signal.SIGXFSZ, signal.SIG_IGN
+    )  # past the cap a write fails; no signal
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     faulthandler.enable(file=sys.__stderr__, all_threads=True)
 
@@ -202,8 +289,12 @@ def _limit_resources(limits: dict, baseline: int, count: int) -> None:
     server's wall clock), no core dumps, no new processes. A limit the platform lacks is skipped:
     the audit hook and the wall clock remain."""
     cpu = int(limits["timeout"] * count) + 5
-    wanted = [("RLIMIT_FSIZE", limits["output"] + 1, 0), ("RLIMIT_CORE", 0, 0),
-              ("RLIMIT_CPU", cpu, 1), ("RLIMIT_NPROC", 0, 0)]  # CPU: SIGXCPU, then SIGKILL
+    wanted = [
+        ("RLIMIT_FSIZE", limits["output"] + 1, 0),
+        ("RLIMIT_CORE", 0, 0),
+        ("RLIMIT_CPU", cpu, 1),
+        ("RLIMIT_NPROC", 0, 0),
+    ]  # CPU: SIGXCPU, then SIGKILL
     if baseline:
         wanted.append(("RLIMIT_AS", baseline + limits["memory"], 0))
     for name, soft, extra in wanted:
@@ -243,7 +334,9 @@ def _run_exercise(spec: dict) -> dict:
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     try:
         exec(compile(spec["source"], filename, "exec", dont_inherit=True), namespace)
-    except BaseException as exc:  # the cell's own error (or exit) is the verdict, not a crash
+    except (
+        BaseException
+    ) as exc:  # the cell's own error (or exit) is the verdict, not a crash
         return {"cell_error": _describe(exc, filename), "memory": _out_of_memory(exc)}
     function = namespace.get(spec["function"])
     if function is None:
@@ -266,10 +359,14 @@ def _run_exercise(spec: dict) -> dict:
             outcomes.append([outcome.kind, outcome.value, outcome.error[:_ERROR_CHARS]])
         except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
             return {"exit": _describe(exc, filename)}
-        except BaseException as exc:  # MemoryError while copying, an exception that cannot print
+        except (
+            BaseException
+        ) as exc:  # MemoryError while copying, an exception that cannot print
             seen["memory"] |= _out_of_memory(exc)
             outcomes.append(["raised", None, _describe(exc, filename)])
-        if seen["memory"]:  # the verdict is decided; the other cases would only fail again
+        if seen[
+            "memory"
+        ]:  # the verdict is decided; the other cases would only fail again
             break
     return {"outcomes": outcomes, "memory": seen["memory"]}
 
@@ -278,8 +375,9 @@ def _out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
     message = _text(exc).lower()
-    return isinstance(exc, RuntimeError) and ("can't allocate memory" in message
-                                              or "not enough memory" in message)
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in message or "not enough memory" in message
+    )
 
 
 def _describe(exc: BaseException, filename: str) -> str:
@@ -323,11 +421,15 @@ class _State:
             module = sys.modules.get(name)
             if module is not None and (torch_too or not name.startswith("torch")):
                 state.modules[name] = (module, dict(vars(module)))
-        for module in _GRADING_MODULES:  # no longer in sys.modules, but reachable from frames
+        for (
+            module
+        ) in _GRADING_MODULES:  # no longer in sys.modules, but reachable from frames
             state.modules[module.__name__] = (module, dict(vars(module)))
         torch = sys.modules.get("torch")
         if torch is not None and torch_too:
-            state.classes = [(c, dict(vars(c))) for c in (torch.Tensor, torch.nn.Module)]
+            state.classes = [
+                (c, dict(vars(c))) for c in (torch.Tensor, torch.nn.Module)
+            ]
         state.settings = _settings()
         return state
 
@@ -355,25 +457,42 @@ def _changed(now: Any, before: dict) -> bool:
     missing = object()
     if any(now.get(key, missing) is not value for key, value in before.items()):
         return True
-    return any(not isinstance(now[key], types.ModuleType) for key in now.keys() - before.keys())
+    return any(
+        not isinstance(now[key], types.ModuleType) for key in now.keys() - before.keys()
+    )
 
 
 def _settings() -> tuple:
     """Process-wide settings an exercise might change; compared after every exercise."""
-    values: list = [id(sys.stdout), id(sys.stderr), id(sys.stdin), sys.gettrace(),
-                    sys.getprofile(), sys.getrecursionlimit(), tuple(sys.path),
-                    tuple(map(id, sys.meta_path)), gc.isenabled(), tuple(warnings.filters),
-                    dict(os.environ), tuple(map(signal.getsignal, _signals())),
-                    tuple(signal.getitimer(t) for t in (signal.ITIMER_REAL,
-                                                         signal.ITIMER_VIRTUAL,
-                                                         signal.ITIMER_PROF))]
+    values: list = [
+        id(sys.stdout),
+        id(sys.stderr),
+        id(sys.stdin),
+        sys.gettrace(),
+        sys.getprofile(),
+        sys.getrecursionlimit(),
+        tuple(sys.path),
+        tuple(map(id, sys.meta_path)),
+        gc.isenabled(),
+        tuple(warnings.filters),
+        dict(os.environ),
+        tuple(map(signal.getsignal, _signals())),
+        tuple(
+            signal.getitimer(t)
+            for t in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
+        ),
+    ]
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         values.append(tuple(sorted(numpy.geterr().items())))
     torch = sys.modules.get("torch")
     if torch is not None:
-        values += [torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_num_threads(),
-                   torch.are_deterministic_algorithms_enabled()]
+        values += [
+            torch.get_default_dtype(),
+            torch.is_grad_enabled(),
+            torch.get_num_threads(),
+            torch.are_deterministic_algorithms_enabled(),
+        ]
     return tuple(values)
 
 
@@ -393,8 +512,10 @@ def _guard(root: str) -> Callable[[str, tuple], None]:
     def refuse_write(target: Any) -> None:
         if target in (1, 2):  # the worker empties its own output between exercises
             return
-        raise PermissionError("exercise cells may not write, create or delete files; return "
-                              "the result instead")
+        raise PermissionError(
+            "exercise cells may not write, create or delete files; return "
+            "the result instead"
+        )
 
     def guard(event: str, args: tuple) -> None:
         if event in _PROCESS_EVENTS:
@@ -404,10 +525,12 @@ def _guard(root: str) -> Callable[[str, tuple], None]:
         if event == "import":
             name = str(args[0])
             if name == "labkit" or name.startswith("labkit."):
-                raise ImportError(f"exercise cells cannot import {name}: the grader runs each "
-                                  "exercise cell on its own, with numpy, math and torch only "
-                                  "(labkit holds the reference solutions). Keep "
-                                  "`from labkit.check import check` in the next cell.")
+                raise ImportError(
+                    f"exercise cells cannot import {name}: the grader runs each "
+                    "exercise cell on its own, with numpy, math and torch only "
+                    "(labkit holds the reference solutions). Keep "
+                    "`from labkit.check import check` in the next cell."
+                )
             if name == "_posixsubprocess":
                 raise ImportError(f"exercise cells cannot import {name}")
         elif event == "open":
@@ -415,12 +538,19 @@ def _guard(root: str) -> Callable[[str, tuple], None]:
             if isinstance(path, int):
                 return
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & _WRITE_FLAGS)
-            if writing and os.fsdecode(path) != os.devnull:  # printing into /dev/null is fine
+                isinstance(flags, int) and flags & _WRITE_FLAGS
+            )
+            if (
+                writing and os.fsdecode(path) != os.devnull
+            ):  # printing into /dev/null is fine
                 refuse_write(path)
             real = os.path.realpath(os.fsdecode(path))
-            if not inside(real, readable) or (labkit_dir and inside(real, [labkit_dir])):
-                raise PermissionError(f"exercise cells may not read {os.fsdecode(path)!r}")
+            if not inside(real, readable) or (
+                labkit_dir and inside(real, [labkit_dir])
+            ):
+                raise PermissionError(
+                    f"exercise cells may not read {os.fsdecode(path)!r}"
+                )
         elif event in _PATH_EVENTS:
             refuse_write(args[0])
         elif event == "os.kill" and args[0] != me:
@@ -431,14 +561,26 @@ def _guard(root: str) -> Callable[[str, tuple], None]:
 
 def _readable_roots() -> list[str]:
     """Python's installation and the system's libraries; not homes or class folders."""
-    roots = {"/proc/cpuinfo", "/proc/meminfo", "/sys", "/dev", "/etc", "/usr", "/lib", "/lib64",
-             "/opt", "/bin"}
+    roots = {
+        "/proc/cpuinfo",
+        "/proc/meminfo",
+        "/sys",
+        "/dev",
+        "/etc",
+        "/usr",
+        "/lib",
+        "/lib64",
+        "/opt",
+        "/bin",
+    }
     for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
         roots.add(os.path.realpath(prefix))
     for path in sys.path:
         if path and os.path.isdir(path) and not holds_labkit(path):
             roots.add(os.path.realpath(path))
-    for module in list(sys.modules.values()):  # packages imported from anywhere else (a conda env)
+    for module in list(
+        sys.modules.values()
+    ):  # packages imported from anywhere else (a conda env)
         location = getattr(module, "__file__", None)
         if isinstance(location, str) and "site-packages" in location:
             roots.add(location.split("site-packages")[0] + "site-packages")

@@ -42,12 +42,13 @@ from typing import Any, Callable
 
 from labkit.grade import channel, sandbox
 
-_TAIL_BYTES = 2000       # how much of a dead child's output the server reports
-_EXIT_GRACE = 2.0        # seconds a child gets to exit after its last reply
+_TAIL_BYTES = 2000  # how much of a dead child's output the server reports
+_EXIT_GRACE = 2.0  # seconds a child gets to exit after its last reply
 _PR_SET_CHILD_SUBREAPER = 36
 
 
 # --------------------------------------------------------------------------- master and servers
+
 
 def main(argv: list[str]) -> None:
     """Entry point: ``base preload fd [fd ...]``; one server per socket file descriptor.
@@ -70,7 +71,9 @@ def _serve_all(base: str, preload: str, sockets: list[int]) -> None:
     _warm_up()
     import labkit.exercises as registry
 
-    if registry._REGISTRY or registry._CASES:  # the worker must never hold expected values
+    if (
+        registry._REGISTRY or registry._CASES
+    ):  # the worker must never hold expected values
         raise RuntimeError("the grading worker has exercises loaded; refusing to serve")
     labkit_dir = os.path.dirname(os.path.realpath(registry.__path__[0]))
     for name in [m for m in sys.modules if m == "labkit" or m.startswith("labkit.")]:
@@ -138,11 +141,17 @@ def serve(fd: int, base: str) -> None:
             request: dict = {}
             try:
                 request = channel.decode(payload, allow_bytes=True)
-                reply = {"nonce": request["nonce"], "entries": run_job(request, control, base)}
+                reply = {
+                    "nonce": request["nonce"],
+                    "entries": run_job(request, control, base),
+                }
             except _GraderGone:
                 return
             except Exception as exc:  # a bug here must reach the grader, not hang it
-                reply = {"nonce": request.get("nonce"), "error": f"{type(exc).__name__}: {exc}"}
+                reply = {
+                    "nonce": request.get("nonce"),
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
             control.sendall(channel.frame(channel.encode(reply, allow_bytes=True)))
 
 
@@ -155,8 +164,9 @@ def run_job(request: dict, control: socket.socket | None, base: str) -> list[dic
     return entries
 
 
-def _run_child(exercises: list, start: int, limits: dict, control: socket.socket | None,
-               base: str) -> list[dict]:
+def _run_child(
+    exercises: list, start: int, limits: dict, control: socket.socket | None, base: str
+) -> list[dict]:
     """Fork a child for ``exercises[start:]``; collect its replies until it stops or fails.
 
     Every reply carries its exercise's index and a random token that the server sends to the
@@ -173,7 +183,9 @@ def _run_child(exercises: list, start: int, limits: dict, control: socket.socket
         try:
             os.close(read_end)
             os.close(token_write)
-            sandbox.run(exercises, start, limits, write_end, token_read, base, control, server)
+            sandbox.run(
+                exercises, start, limits, write_end, token_read, base, control, server
+            )
             code = 0
         finally:
             os._exit(code)
@@ -216,14 +228,16 @@ def _run_child(exercises: list, start: int, limits: dict, control: socket.socket
             for flags, payload in frames:
                 index = int.from_bytes(payload[:4], "big")
                 expected = start + len(entries)
-                token = payload[4:sandbox.HEADER]
+                token = payload[4 : sandbox.HEADER]
                 if index != expected or tokens.get(index) != token:
                     ended = "channel"
                     if index < expected and tokens.get(index) == token:
-                        del entries[index - start:]  # a second reply from an answered exercise
+                        del entries[
+                            index - start :
+                        ]  # a second reply from an answered exercise
                     break
                 now = time.monotonic()
-                entries.append({"state": "done", "payload": payload[sandbox.HEADER:]})
+                entries.append({"state": "done", "payload": payload[sandbox.HEADER :]})
                 deadline = time.monotonic() + limits["timeout"]
                 stopping = bool(flags & sandbox.STOP)
                 if stopping or start + len(entries) == len(exercises):
@@ -292,7 +306,10 @@ def _wait_exit(pid: int, seconds: float) -> bool:
     try:
         limit = time.monotonic() + seconds
         while True:
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            if (
+                os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                is not None
+            ):
                 return True
             remaining = limit - time.monotonic()
             if remaining <= 0:
@@ -345,7 +362,9 @@ def _children() -> list[int]:
 
 def _failure(ended: str, status: int, killed: bool, tail: str) -> dict:
     """The entry for the exercise a child was running when it stopped without replying."""
-    if ended == "timeout" or (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU):
+    if ended == "timeout" or (
+        os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU
+    ):
         return {"state": "timeout", "detail": "", "output": tail}
     if ended == "channel":
         detail = "the worker's reply was not a well-formed frame"
@@ -353,10 +372,16 @@ def _failure(ended: str, status: int, killed: bool, tail: str) -> dict:
         detail = "the worker closed its channel and did not exit"
     elif os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
-        detail = f"the worker was killed by signal {number} ({signal.Signals(number).name})"
+        detail = (
+            f"the worker was killed by signal {number} ({signal.Signals(number).name})"
+        )
     else:
         detail = f"the worker exited with status {os.WEXITSTATUS(status)}"
-    return {"state": "died" if ended == "eof" else "channel", "detail": detail, "output": tail}
+    return {
+        "state": "died" if ended == "eof" else "channel",
+        "detail": detail,
+        "output": tail,
+    }
 
 
 def _tail(path: str) -> str:
