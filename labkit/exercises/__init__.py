@@ -62,6 +62,7 @@ class Exercise:
     rtol: float = 1e-7
     atol: float = 1e-10
     compare: Callable[[Any, Any], str | None] | None = None
+    modules: tuple[str, ...] = ("numpy",)
 
     @property
     def chapter(self) -> int:
@@ -93,8 +94,14 @@ def exercise(
     rtol: float = 1e-7,
     atol: float = 1e-10,
     compare: Callable[[Any, Any], str | None] | None = None,
+    modules: tuple[str, ...] = ("numpy",),
 ):
-    """Decorator registering the decorated case builder as exercise ``id``."""
+    """Decorator registering the decorated case builder as exercise ``id``.
+
+    ``modules`` names the top-level packages beyond Python's standard library that the
+    learner's code may import (most exercises: numpy only); ``check`` and the grader enforce
+    the same rule.
+    """
     if not _ID.match(id):
         raise ValueError(f"exercise id must look like '5.2', got {id!r}")
     if not isinstance(points, int) or points <= 0:
@@ -116,6 +123,7 @@ def exercise(
             rtol,
             atol,
             compare,
+            tuple(modules),
         )
         return build_cases
 
