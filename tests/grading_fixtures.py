@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import softmax as scipy_softmax
 
 from labkit import exercises
-from labkit.exercises import Case, exercise
+from labkit.exercises import Case, Mistake, exercise
 
 CHAPTER = 99
 IDS = ("99.1", "99.2", "99.3")
@@ -67,6 +67,10 @@ def softmax_rows(Z):
 
 def _add_bias(X, b, *, scale=1.0):
     return scale * X + b
+
+
+def _ignores_scale(X, b, *, scale=1.0):
+    return X + b
 
 
 def _summary(x):
@@ -121,7 +125,15 @@ def register() -> None:
         points=2,
         function="add_bias",
         reference=_add_bias,
-        hint="Broadcast b over the rows.",
+        hints=("Broadcast b over the rows.",),
+        mistakes=(
+            Mistake(
+                "ignores-scale",
+                "The scale keyword was ignored.",
+                "99.1 Fixtures",
+                _ignores_scale,
+            ),
+        ),
     )(_cases_add_bias)
     exercise(
         "99.2", title="Mean and count", points=1, function="summary", reference=_summary

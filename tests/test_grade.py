@@ -399,7 +399,7 @@ def test_types_of_plain_values_are_checked(batch):
     three = by_id(batch["tuple"])["99.2"]
     assert (
         three.status == "failed"
-        and "should be a tuple of 2 items, got 3" in three.feedback
+        and "should be a tuple of 2 items, got a tuple of 3 items" in three.feedback
     )
     as_int = by_id(batch["int"])[
         "99.2"
@@ -751,7 +751,10 @@ def test_command_line_writes_json_and_csv_gradebooks(tmp_path, capsys):
         "max_score",
         "status",
         "feedback",
+        "mistake",
     }
+    assert alice["exercises"][0]["mistake"] == "ignores-scale"
+    assert [e["mistake"] for e in alice["exercises"][1:]] == [None, None]
     assert alice["exercises"][0]["status"] == "partial"
     assert {e["status"] for e in data[1]["exercises"]} == {"not_attempted"}
     rows = list(csv.reader(io.StringIO(out_csv.read_text())))
@@ -848,6 +851,21 @@ def test_classroom_result_totals_partial_credit():
     assert [t["score"] for t in data["tests"]] == [1.5, 1]
 
 
+def test_the_report_names_the_known_mistake_under_the_exercise(tmp_path):
+    path = fx.write_notebook(
+        tmp_path / "99_fixtures.ipynb", solution(**{"99.1": PARTIAL})
+    )
+    [submission] = grade_notebooks([str(path)], cache=False)
+    assert by_id(submission)["99.1"].mistake == "ignores-scale"
+    lines = format_submission(submission).splitlines()
+    at = next(i for i, line in enumerate(lines) if "Add a bias" in line)
+    assert lines[at + 2] == (
+        "        Known mistake (ignores-scale): The scale keyword was ignored. "
+        "Reread 99.1 Fixtures."
+    )
+    assert lines[at + 3] == "        Hint: Broadcast b over the rows."
+
+
 def test_reports_escape_control_characters():
     result = grader_module.failure(
         get("99.1"), "error", "raised \x1b[2J\x1b]0;pwned\x07"
@@ -893,6 +911,43 @@ def test_grade_finds_the_running_notebook(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("JPY_SESSION_NAME")
     with pytest.raises(ValueError, match="pass its file name"):
         grade(cache=False)
+
+
+def _kernel_that_ran(monkeypatch, *sources: str) -> None:
+    """Pretend this process is an IPython kernel that ran ``sources``."""
+    import types
+
+    import labkit.grade as api
+
+    history = types.SimpleNamespace(input_hist_raw=["", *sources, "grade()"])
+    monkeypatch.setattr(
+        api, "_shell", lambda: types.SimpleNamespace(history_manager=history)
+    )
+
+
+def test_grade_asks_to_save_when_the_kernel_ran_other_exercise_cells(
+    tmp_path, monkeypatch, capsys
+):
+    path = fx.write_notebook(tmp_path / "99_fixtures.ipynb", fx.STUBS)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    _kernel_that_ran(monkeypatch, fx.STUBS["99.2"], *fx.SOLUTIONS.values())
+    assert grade(cache=False) is None
+    printed = capsys.readouterr().out
+    assert "exercises 99.1, 99.2, 99.3" in printed and "Save the notebook" in printed
+    assert "not attempted" not in printed
+    # a named file that is the running notebook is checked the same way
+    assert grade(path, cache=False) is None
+    assert "Save the notebook" in capsys.readouterr().out
+
+
+def test_grade_grades_a_saved_notebook_and_other_files(tmp_path, monkeypatch, capsys):
+    path = fx.write_notebook(tmp_path / "99_fixtures.ipynb", solution())
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    _kernel_that_ran(monkeypatch, fx.STUBS["99.1"], *fx.SOLUTIONS.values())
+    assert grade(cache=False).score == 6  # the last run of each cell was saved
+    other = fx.write_notebook(tmp_path / "99_other.ipynb", fx.STUBS)
+    assert grade(other, cache=False).score == 0  # not the running notebook
+    assert "Save" not in capsys.readouterr().out
 
 
 def test_torch_is_preloaded_only_for_cells_that_import_it():

@@ -46,7 +46,7 @@ def make_exercise(**kw):
         function="square",
         build_cases=build,
         reference=_square,
-        hint="Multiply x by itself.",
+        hints=("Multiply x by itself.", "Return x * x."),
     )
     options.update(kw)
     return Exercise(**options)
@@ -103,17 +103,23 @@ def test_arguments_are_private_copies():
 @pytest.mark.parametrize(
     "expected,got,fragment",
     [
-        (np.zeros(3), [0.0, 0.0, 0.0], "numpy array"),
+        (np.zeros(3), ["0", "1", "2"], "got a list"),
+        (np.zeros(3), None, "got None"),
         (np.zeros(3), np.zeros(4), "shape"),
-        (np.zeros(3), np.zeros(3, dtype=np.int64), "dtype"),
+        (np.zeros(3), np.zeros(3, dtype=np.int64), "expected a float array (float64)"),
+        (np.arange(3), np.zeros(3), "expected an integer array (int64)"),
+        (np.zeros(3), np.full(3, 0.01, dtype=np.float32), "differs"),
         (np.zeros(3), np.array([0.0, 1e-3, 0.0]), "index (1,)"),
         (np.arange(3), np.array([0, 1, 3]), "differs"),
-        (1.5, "1.5", "number"),
+        (1.5, "1.5", "number, got a str"),
+        (1.5, np.ones(1), "got a float64 array of shape (1,)"),
+        ((1.0, 2.0), np.ones(2), "tuple of 2 items, got a float64 array"),
         (1.5, 1.6, "expected 1.5"),
         (2, 2.0, "integer"),
         (True, 1, "bool"),
         ((1.0, 2.0), (1.0,), "tuple of 2"),
         ((1.0, np.ones(2)), (1.0, np.zeros(2)), "output[1]"),
+        ((1.0, 2.0), [1.0], "got a list of 1 items"),
         ({"a": 1.0}, {"b": 1.0}, "keys"),
         ({"a": 1.0}, {"a": 2.0}, "output['a']"),
         ("x", "y", "expected 'x'"),
@@ -135,6 +141,10 @@ def test_compare_reports_what_differs(expected, got, fragment):
         (False, False),
         (None, None),
         ((1, np.ones(2)), (1, np.ones(2))),
+        ((1, np.ones(2)), [1, np.ones(2)]),
+        (np.array([1.0, 2.0]), [1.0, 2.0]),
+        (np.array([[1, 2]]), ((1, 2),)),
+        (np.array([0.5, 1.0]), np.array([0.5, 1.0], dtype=np.float32)),
         ({"k": 2.0}, {"k": 2}),
     ],
 )
@@ -155,7 +165,7 @@ def test_to_data_converts_to_plain_data():
     assert out[0] == 1.5 and type(out[0]) is float
     assert out[1] == 2 and type(out[1]) is int
     assert out[2] is True
-    assert isinstance(out[3], tuple) and isinstance(out[3][0], np.ndarray)
+    assert isinstance(out[3], list) and isinstance(out[3][0], np.ndarray)
     np.testing.assert_array_equal(out[4]["t"], np.ones(2))
 
 
@@ -215,6 +225,7 @@ def test_failure_status_is_checked():
         "max_score": 3,
         "status": "timeout",
         "feedback": "took too long",
+        "mistake": None,
     }
     with pytest.raises(ValueError, match="status"):
         failure(ex, "lost", "")
@@ -250,6 +261,9 @@ def test_check_prints_feedback_and_never_raises_for_a_stub(monkeypatch, capsys):
         (dict(points=0), "points"),
         (dict(points=1.5), "points"),
         (dict(function="not a name"), "identifier"),
+        (dict(hints="a single string"), "hints"),
+        (dict(hints=("",)), "hints"),
+        (dict(mistakes=("not a Mistake",)), "Mistake"),
     ],
 )
 def test_decorator_rejects_bad_definitions(kw, fragment):
@@ -280,3 +294,114 @@ def test_registry_lookup_and_duplicates(monkeypatch):
         )(_square_cases)
     with pytest.raises(ValueError, match="known ids: 97.1, 97.2, 97.10"):
         exercises.get("96.1")
+
+
+def test_float32_that_agrees_only_to_float32_precision_is_told_about_its_dtype():
+    expected = np.array([1 / 3, 2 / 3])
+    message = compare(expected, expected.astype(np.float32), rtol=1e-9, atol=1e-12)
+    assert "dtype float32" in message and "float64" in message
+    assert "differs" not in message
+
+
+# --- tiered hints and known mistakes -------------------------------------------
+
+
+def _cube(x):
+    return x**3
+
+
+def _double(x):
+    return 2 * x
+
+
+def _mistaken(**kw):
+    from labkit.exercises import Mistake
+
+    options = dict(
+        id="97.1",
+        mistakes=(
+            Mistake("cube", "x was cubed, not squared.", "9.1 Powers", _cube),
+            Mistake("double", "x was doubled, not squared.", "9.2 Products", _double),
+        ),
+    )
+    options.update(kw)
+    exercises._CASES.pop(options["id"], None)
+    return make_exercise(**options)
+
+
+def test_cases_carry_the_output_of_each_mistake_where_it_fails():
+    ex = _mistaken()
+    for case in ex.cases():
+        assert set(case.mistakes) == {"cube", "double"}
+        np.testing.assert_array_equal(case.mistakes["cube"], case.args[0] ** 3)
+
+
+def test_a_known_mistake_is_named_with_its_section_and_the_first_hint():
+    ex = _mistaken()
+    result = evaluate(ex, lambda x: x * x * x)
+    assert result.mistake == "cube" and result.as_dict()["mistake"] == "cube"
+    assert "Known mistake (cube): x was cubed, not squared. Reread 9.1 Powers." in (
+        result.feedback
+    )
+    assert "Hint: Multiply x by itself." in result.feedback
+    assert "Return x * x" not in result.feedback  # the recipe only on request
+    assert evaluate(ex, _double).mistake == "double"
+
+
+def test_an_unknown_wrong_answer_names_no_mistake():
+    ex = _mistaken()
+    assert evaluate(ex, lambda x: x + 1).mistake is None
+    assert "Known mistake" not in evaluate(ex, lambda x: x + 1).feedback
+    assert evaluate(ex, _square).mistake is None
+    assert evaluate(ex, lambda x: 1 / 0).mistake is None
+
+
+def test_a_mistake_must_match_on_every_case_it_is_told_apart_by():
+    ex = _mistaken()
+    first = ex.cases()[0].args[0]
+
+    def cube_once(x):  # the cube on the first case only
+        return x**3 if x.shape == first.shape and np.all(x == first) else x + 1
+
+    assert evaluate(ex, cube_once).mistake is None
+
+
+def test_a_mistake_no_case_tells_apart_is_refused():
+    from labkit.exercises import Mistake
+
+    ex = _mistaken(
+        mistakes=(Mistake("same", "No mistake at all.", "9.1 Powers", _square),)
+    )
+    with pytest.raises(ValueError, match="no case tells mistake 'same'"):
+        ex.cases()
+
+
+@pytest.mark.parametrize(
+    "kw,fragment",
+    [
+        (dict(id="Cube"), "slug"),
+        (dict(description=""), "description"),
+        (dict(section=""), "section"),
+        (dict(function=None), "callable"),
+    ],
+)
+def test_mistake_rejects_bad_definitions(kw, fragment):
+    from labkit.exercises import Mistake
+
+    options = dict(id="cube", description="d", section="9.1", function=_cube)
+    options.update(kw)
+    with pytest.raises(ValueError, match=fragment):
+        Mistake(**options)
+
+
+def test_check_gives_the_recipe_only_on_request(monkeypatch, capsys):
+    ex = _mistaken()
+    monkeypatch.setattr(labkit.check, "get", lambda exercise_id: ex)
+    labkit.check.check("97.1", _cube)
+    out = capsys.readouterr().out
+    assert "Known mistake (cube)" in out and "Reread 9.1 Powers" in out
+    assert "Hint: Multiply x by itself." in out and "Recipe" not in out
+    labkit.check.check("97.1", _cube, hint=2)
+    assert "Recipe: Return x * x." in capsys.readouterr().out
+    with pytest.raises(ValueError, match="hint must be 1"):
+        labkit.check.check("97.1", _cube, hint=3)

@@ -44,8 +44,10 @@ def _step_layer(X, weight, bias):
     points=1,
     function="step_layer",
     reference=_step_layer,
-    hint="z = X @ weight.T + bias has shape (N, out); U(z) is 1 only where z > 0, so "
-    "U(0) = 0; return float64.",
+    hints=(
+        "z = X @ weight.T + bias has shape (N, out); U(z) is 1 only where z > 0, so "
+        "U(0) = 0; return float64.",
+    ),
 )
 def _step_layer_cases():
     torch = _torch()
@@ -88,8 +90,10 @@ def _mlp_forward(X, W1, b1, W2, b2):
     points=2,
     function="mlp_forward",
     reference=_mlp_forward,
-    hint="Batch first, as torch.nn.Linear: a layer maps (N, in) to (N, out) with "
-    "X @ W.T + b, W of shape (out, in). tanh on the hidden layer only.",
+    hints=(
+        "Batch first, as torch.nn.Linear: a layer maps (N, in) to (N, out) with "
+        "X @ W.T + b, W of shape (out, in). tanh on the hidden layer only.",
+    ),
 )
 def _mlp_forward_cases():
     torch = _torch()
@@ -134,8 +138,10 @@ def _log_softmax(Z):
     reference=_log_softmax,
     rtol=1e-10,
     atol=1e-12,
-    hint="log softmax(z)_k = z_k - logsumexp(z), and logsumexp(z) = m + log sum exp(z - m) "
-    "with m = max_k z_k, so no exp ever overflows. Reduce over axis 1, keepdims.",
+    hints=(
+        "log softmax(z)_k = z_k - logsumexp(z), and logsumexp(z) = m + log sum exp(z - m) "
+        "with m = max_k z_k, so no exp ever overflows. Reduce over axis 1, keepdims.",
+    ),
 )
 def _log_softmax_cases():
     torch = _torch()
@@ -172,9 +178,11 @@ def _cross_entropy(logits, target):
     reference=_cross_entropy,
     rtol=1e-10,
     atol=1e-12,
-    hint="The loss is the mean over samples of -log softmax(logits)[i, target[i]]; "
-    "compute the log-softmax stably and pick one entry per row with "
-    "log_probs[np.arange(N), target].",
+    hints=(
+        "The loss is the mean over samples of -log softmax(logits)[i, target[i]]; "
+        "compute the log-softmax stably and pick one entry per row with "
+        "log_probs[np.arange(N), target].",
+    ),
 )
 def _cross_entropy_cases():
     torch = _torch()
@@ -229,9 +237,11 @@ def _logistic_regression_step(X, y, w, b, lr):
     reference=_logistic_regression_step,
     rtol=1e-10,
     atol=1e-12,
-    hint="With z = X @ w + b, the mean binary cross-entropy has dL/dz_i = (sigmoid(z_i) - "
-    "y_i) / N. Compute the loss as mean(max(z, 0) - z*y + log1p(exp(-|z|))) so that "
-    "large |z| does not give inf; return the loss at the old (w, b).",
+    hints=(
+        "With z = X @ w + b, the mean binary cross-entropy has dL/dz_i = (sigmoid(z_i) - "
+        "y_i) / N. Compute the loss as mean(max(z, 0) - z*y + log1p(exp(-|z|))) so that "
+        "large |z| does not give inf; return the loss at the old (w, b).",
+    ),
 )
 def _logistic_cases():
     torch = _torch()
@@ -323,9 +333,11 @@ def _parity_compare(expected, got):
     function="parity_weights",
     reference=_parity_weights,
     compare=_parity_compare,
-    hint="Let hidden unit k fire when at least k of the n inputs are 1 (all input weights "
-    "1, bias -(k - 0.5)); then give the hidden units alternating output weights "
-    "+1, -1, +1, ... and pick the output bias so that an odd count gives z > 0.",
+    hints=(
+        "Let hidden unit k fire when at least k of the n inputs are 1 (all input weights "
+        "1, bias -(k - 0.5)); then give the hidden units alternating output weights "
+        "+1, -1, +1, ... and pick the output bias so that an odd count gives z > 0.",
+    ),
 )
 def _parity_cases():
     cases = []

@@ -37,8 +37,10 @@ def _tanh_backward(grad_out, out):
     points=1,
     function="tanh_backward",
     reference=_tanh_backward,
-    hint="d tanh(x)/dx = 1 - tanh(x)**2, and the layer cached out = tanh(x); multiply "
-    "elementwise by grad_out.",
+    hints=(
+        "d tanh(x)/dx = 1 - tanh(x)**2, and the layer cached out = tanh(x); multiply "
+        "elementwise by grad_out.",
+    ),
 )
 def _tanh_cases():
     rng = np.random.default_rng(201)
@@ -68,8 +70,10 @@ def _linear_backward(grad_out, X, W):
     points=2,
     function="linear_backward",
     reference=_linear_backward,
-    hint="Let the shapes guide you: dX is (N, in) = (N, out) @ (out, in); dW is (out, in) = "
-    "(out, N) @ (N, in); db sums grad_out over the batch axis (axis 0).",
+    hints=(
+        "Let the shapes guide you: dX is (N, in) = (N, out) @ (out, in); dW is (out, in) = "
+        "(out, N) @ (N, in); db sums grad_out over the batch axis (axis 0).",
+    ),
 )
 def _linear_cases():
     rng = np.random.default_rng(202)
@@ -110,8 +114,10 @@ def _softmax_cross_entropy(logits, y):
     points=3,
     function="softmax_cross_entropy",
     reference=_softmax_cross_entropy,
-    hint="The gradient of the mean loss is (softmax(logits) - onehot(y)) / N. For the loss use "
-    "log-softmax with the row maximum subtracted first, or large logits overflow exp.",
+    hints=(
+        "The gradient of the mean loss is (softmax(logits) - onehot(y)) / N. For the loss use "
+        "log-softmax with the row maximum subtracted first, or large logits overflow exp.",
+    ),
 )
 def _softmax_ce_cases():
     rng = np.random.default_rng(203)
@@ -164,8 +170,10 @@ def _mlp_gradients(X, y, W1, b1, W2, b2):
     points=4,
     function="mlp_gradients",
     reference=_mlp_gradients,
-    hint="Go backward one layer at a time: dZ = (P - onehot(y)) / N, then dW2 = dZ^T H, "
-    "dH = dZ W2, through tanh with (1 - H**2), then dW1 = dA^T X. Biases sum over the batch.",
+    hints=(
+        "Go backward one layer at a time: dZ = (P - onehot(y)) / N, then dW2 = dZ^T H, "
+        "dH = dZ W2, through tanh with (1 - H**2), then dW1 = dA^T X. Biases sum over the batch.",
+    ),
 )
 def _mlp_cases():
     rng = np.random.default_rng(204)
@@ -226,9 +234,11 @@ def _central_difference_grad(W, X, Y, eps):
     reference=_central_difference_grad,
     rtol=1e-6,
     atol=1e-9,
-    hint="Perturb one entry of W at a time by +eps and -eps, evaluate the loss both times, divide "
-    "the difference by 2*eps and put the entry back. A one-sided difference (f(w+eps) - "
-    "f(w)) / eps is not accurate enough to pass.",
+    hints=(
+        "Perturb one entry of W at a time by +eps and -eps, evaluate the loss both times, divide "
+        "the difference by 2*eps and put the entry back. A one-sided difference (f(w+eps) - "
+        "f(w)) / eps is not accurate enough to pass.",
+    ),
 )
 def _central_difference_cases():
     # Expected: torch autograd's exact gradient. The tolerance admits central differences (error
@@ -294,9 +304,11 @@ def _torch_init_std(shape, scheme):
     points=1,
     function="init_std",
     reference=_init_std,
-    hint="fan_in = shape[1] * (kernel size), fan_out = shape[0] * (kernel size), where the kernel "
-    "size is the product of shape[2:] (1 for a linear layer). A uniform U(-a, a) has "
-    "standard deviation a / sqrt(3).",
+    hints=(
+        "fan_in = shape[1] * (kernel size), fan_out = shape[0] * (kernel size), where the kernel "
+        "size is the product of shape[2:] (1 for a linear layer). A uniform U(-a, a) has "
+        "standard deviation a / sqrt(3).",
+    ),
 )
 def _init_cases():
     cases = []
@@ -328,8 +340,10 @@ def _clip_grad_norm(grads, max_norm):
     points=2,
     function="clip_grad_norm",
     reference=_clip_grad_norm,
-    hint="One norm over all arrays together: sqrt(sum of every squared entry). The factor is "
-    "max_norm / (total + 1e-6), capped at 1, and it multiplies every array.",
+    hints=(
+        "One norm over all arrays together: sqrt(sum of every squared entry). The factor is "
+        "max_norm / (total + 1e-6), capped at 1, and it multiplies every array.",
+    ),
 )
 def _clip_cases():
     rng = np.random.default_rng(207)

@@ -53,8 +53,10 @@ def _bigram_oracle(ids, num_tokens):
     points=2,
     function="bigram_probs",
     reference=_bigram_probs,
-    hint="count C[a, b] for every neighbouring pair (ids[t-1], ids[t]), divide each row by its "
-    "sum; a row with no counts (a token never followed by anything) becomes uniform 1/V.",
+    hints=(
+        "count C[a, b] for every neighbouring pair (ids[t-1], ids[t]), divide each row by its "
+        "sum; a row with no counts (a token never followed by anything) becomes uniform 1/V.",
+    ),
 )
 def _cases_3_1():
     rng = np.random.default_rng(301)
@@ -109,9 +111,11 @@ def _log_prob_oracle(counts, sentence, k):
     function="sentence_log_prob",
     reference=_sentence_log_prob,
     rtol=1e-10,
-    hint="pad the sentence with the boundary id 0 at both ends, then add "
-    "log((C[a, b] + k) / (C[a].sum() + k V)) over every neighbouring pair (a, b); "
-    "a zero factor gives -inf (use np.log, not math.log).",
+    hints=(
+        "pad the sentence with the boundary id 0 at both ends, then add "
+        "log((C[a, b] + k) / (C[a].sum() + k V)) over every neighbouring pair (a, b); "
+        "a zero factor gives -inf (use np.log, not math.log).",
+    ),
 )
 def _cases_3_2():
     rng = np.random.default_rng(302)
@@ -161,9 +165,11 @@ def _sample_with_temperature(logits, temperature, u):
     points=2,
     function="sample_with_temperature",
     reference=_sample_with_temperature,
-    hint="p = softmax(logits / temperature) row by row (subtract the row maximum first); the "
-    "sample for row n is the first index i whose cumulative sum p[n, 0] + ... + p[n, i] "
-    "exceeds u[n].",
+    hints=(
+        "p = softmax(logits / temperature) row by row (subtract the row maximum first); the "
+        "sample for row n is the first index i whose cumulative sum p[n, 0] + ... + p[n, i] "
+        "exceeds u[n].",
+    ),
 )
 def _cases_3_3():
     torch = _torch()
@@ -231,8 +237,10 @@ def _torch_rnn(x, h0, W_ih, W_hh, b_ih, b_hh):
     points=2,
     function="rnn_forward",
     reference=_rnn_forward,
-    hint="loop over time with ONE set of weights: h = tanh(x_t W_ih^T + b_ih + h W_hh^T + b_hh); "
-    "collect every h into a (T, N, H) array and also return the last one.",
+    hints=(
+        "loop over time with ONE set of weights: h = tanh(x_t W_ih^T + b_ih + h W_hh^T + b_hh); "
+        "collect every h into a (T, N, H) array and also return the last one.",
+    ),
 )
 def _cases_3_4():
     torch = _torch()
@@ -282,9 +290,11 @@ def _rnn_bptt(x, h0, W_ih, W_hh, b_ih, b_hh, grad_output):
     reference=_rnn_bptt,
     rtol=1e-9,
     atol=1e-12,
-    hint="run the forward pass and keep every h_t; then walk t = T-1 ... 0 carrying dL/dh_t: add "
-    "grad_output[t], multiply by (1 - h_t^2) to get dL/dz_t, accumulate dz_t^T x_t, "
-    "dz_t^T h_{t-1} and dz_t summed over the batch, and pass dz_t W_hh back to h_{t-1}.",
+    hints=(
+        "run the forward pass and keep every h_t; then walk t = T-1 ... 0 carrying dL/dh_t: add "
+        "grad_output[t], multiply by (1 - h_t^2) to get dL/dz_t, accumulate dz_t^T x_t, "
+        "dz_t^T h_{t-1} and dz_t summed over the batch, and pass dz_t W_hh back to h_{t-1}.",
+    ),
 )
 def _cases_3_5():
     torch = _torch()
@@ -335,8 +345,10 @@ def _lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
     points=3,
     function="lstm_cell",
     reference=_lstm_cell,
-    hint="z = x W_ih^T + b_ih + h W_hh^T + b_hh has 4H columns in the order i, f, g, o; "
-    "i, f, o go through the sigmoid and g through tanh; c' = f*c + i*g and h' = o*tanh(c').",
+    hints=(
+        "z = x W_ih^T + b_ih + h W_hh^T + b_hh has 4H columns in the order i, f, g, o; "
+        "i, f, o go through the sigmoid and g through tanh; c' = f*c + i*g and h' = o*tanh(c').",
+    ),
 )
 def _cases_3_6():
     torch = _torch()

@@ -40,7 +40,10 @@ def _torch_output_size(H: int, k: int, s: int, p: int) -> int:
     points=1,
     function="conv_output_size",
     reference=_conv_output_size,
-    hint="Count window positions: floor((H + 2p - k) / s) + 1, with integer (floor) division.",
+    hints=(
+        "Count window positions: floor((H + 2p - k) / s) + 1, with integer (floor) "
+        "division.",
+    ),
 )
 def _cases_4_1():
     rng = np.random.default_rng(401)
@@ -89,7 +92,9 @@ def _correlate1d_valid(x, w):
     points=1,
     function="correlate1d_valid",
     reference=_correlate1d_valid,
-    hint="y[n] = sum_m x[n + m] * w[m] for n = 0 .. N - K; the kernel is not flipped.",
+    hints=(
+        "y[n] = sum_m x[n + m] * w[m] for n = 0 .. N - K; the kernel is not flipped.",
+    ),
 )
 def _cases_4_2():
     rng = np.random.default_rng(402)
@@ -124,8 +129,11 @@ def _conv2d_single(x, w, stride, padding):
     points=2,
     function="conv2d_single",
     reference=_conv2d_single,
-    hint="Zero-pad x by `padding` on all four sides, then slide the (unflipped) kernel in "
-    "steps of `stride`; the output is floor((H + 2p - kH) / s) + 1 high.",
+    hints=(
+        "Zero-pad x by `padding` on all four sides, then slide the (unflipped) kernel "
+        "in "
+        "steps of `stride`; the output is floor((H + 2p - kH) / s) + 1 high.",
+    ),
 )
 def _cases_4_3():
     rng = np.random.default_rng(403)
@@ -171,8 +179,11 @@ def _max_pool2d_with_mask(x, kernel_size):
     points=2,
     function="max_pool2d_with_mask",
     reference=_max_pool2d_with_mask,
-    hint="Windows do not overlap (stride = kernel_size) and leftover rows/columns are "
-    "dropped; the mask is True exactly where a window's maximum sits, False elsewhere.",
+    hints=(
+        "Windows do not overlap (stride = kernel_size) and leftover rows/columns are "
+        "dropped; the mask is True exactly where a window's maximum sits, False "
+        "elsewhere.",
+    ),
 )
 def _cases_4_4():
     rng = np.random.default_rng(404)
@@ -222,8 +233,10 @@ def _im2col(x, kernel_size, stride, padding):
     points=3,
     function="im2col",
     reference=_im2col,
-    hint="Row index is (c, a, b) flattened in that order; column index is the output "
-    "position (i, j) flattened row by row; entry = x_pad[n, c, i*s + a, j*s + b].",
+    hints=(
+        "Row index is (c, a, b) flattened in that order; column index is the output "
+        "position (i, j) flattened row by row; entry = x_pad[n, c, i*s + a, j*s + b].",
+    ),
 )
 def _cases_4_5():
     rng = np.random.default_rng(405)
@@ -269,8 +282,10 @@ def _conv2d_weight_grad(x, grad_out, kernel_size, stride, padding):
     points=4,
     function="conv2d_weight_grad",
     reference=_conv2d_weight_grad,
-    hint="w[a, b] multiplies x_pad[i*s + a, j*s + b] in output (i, j), so "
-    "dL/dw[a, b] = sum_ij grad_out[i, j] * x_pad[i*s + a, j*s + b].",
+    hints=(
+        "w[a, b] multiplies x_pad[i*s + a, j*s + b] in output (i, j), so "
+        "dL/dw[a, b] = sum_ij grad_out[i, j] * x_pad[i*s + a, j*s + b].",
+    ),
 )
 def _cases_4_6():
     rng = np.random.default_rng(406)

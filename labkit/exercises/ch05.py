@@ -55,9 +55,13 @@ def _ewma_bias_corrected(x, beta):
     function="ewma_bias_corrected",
     reference=_ewma_bias_corrected,
     rtol=1e-9,
-    hint="Keep the raw average v in the recurrence (start at v = 0) and divide a copy of it "
-    "by 1 - beta**t when you store the output, with t = 1 for the first sample. Feeding "
-    "the corrected value back into the recurrence is a different (wrong) average.",
+    hints=(
+        "Keep the raw average v in the recurrence (start at v = 0) and divide a copy "
+        "of it "
+        "by 1 - beta**t when you store the output, with t = 1 for the first sample. "
+        "Feeding "
+        "the corrected value back into the recurrence is a different (wrong) average.",
+    ),
 )
 def _ewma_cases():
     rng = np.random.default_rng(501)
@@ -96,9 +100,14 @@ def _batchnorm_running_stats(running_mean, running_var, x, momentum):
     function="batchnorm_running_stats",
     reference=_batchnorm_running_stats,
     rtol=1e-10,
-    hint="In torch, momentum is the weight of the NEW batch statistic (alpha = 1 - beta): "
-    "r = (1 - momentum) * r + momentum * stat. The running variance uses the unbiased "
-    "batch variance (divide by N - 1), although the layer normalises with the biased one.",
+    hints=(
+        "In torch, momentum is the weight of the NEW batch statistic (alpha = 1 - "
+        "beta): "
+        "r = (1 - momentum) * r + momentum * stat. The running variance uses the "
+        "unbiased "
+        "batch variance (divide by N - 1), although the layer normalises with the "
+        "biased one.",
+    ),
 )
 def _batchnorm_cases():
     rng = np.random.default_rng(502)
@@ -145,9 +154,13 @@ def _sgd_momentum_step(param, grad, momentum_buffer, lr, momentum, nesterov):
     function="sgd_momentum_step",
     reference=_sgd_momentum_step,
     rtol=1e-10,
-    hint="torch keeps b = momentum * b + grad (no 1 - momentum factor, learning rate outside "
-    "the buffer); on the first step (momentum_buffer is None) the buffer is the gradient "
-    "itself. Nesterov steps along grad + momentum * b with the already updated b.",
+    hints=(
+        "torch keeps b = momentum * b + grad (no 1 - momentum factor, learning rate "
+        "outside "
+        "the buffer); on the first step (momentum_buffer is None) the buffer is the "
+        "gradient "
+        "itself. Nesterov steps along grad + momentum * b with the already updated b.",
+    ),
 )
 def _sgd_cases():
     rng = np.random.default_rng(503)
@@ -191,9 +204,13 @@ def _rmsprop_step(param, grad, square_avg, lr, alpha, eps):
     function="rmsprop_step",
     reference=_rmsprop_step,
     rtol=1e-10,
-    hint="torch's RMSprop calls the decay of the past alpha (default 0.99): v = alpha * v + "
-    "(1 - alpha) * grad**2. Epsilon is added after the square root, sqrt(v) + eps, not "
-    "inside it; check the case with tiny gradients.",
+    hints=(
+        "torch's RMSprop calls the decay of the past alpha (default 0.99): v = alpha * "
+        "v + "
+        "(1 - alpha) * grad**2. Epsilon is added after the square root, sqrt(v) + eps, "
+        "not "
+        "inside it; check the case with tiny gradients.",
+    ),
 )
 def _rmsprop_cases():
     rng = np.random.default_rng(504)
@@ -252,9 +269,13 @@ def _adamw_step(
     reference=_adamw_step,
     rtol=1e-9,
     atol=1e-12,
-    hint="Shrink the parameter by (1 - lr * weight_decay) first; update the two raw averages "
-    "m and v (return those, not the corrected ones); divide by 1 - beta**step with "
-    "step = t of this update (1 on the first); add eps to sqrt(v_hat), outside the root.",
+    hints=(
+        "Shrink the parameter by (1 - lr * weight_decay) first; update the two raw "
+        "averages "
+        "m and v (return those, not the corrected ones); divide by 1 - beta**step with "
+        "step = t of this update (1 on the first); add eps to sqrt(v_hat), outside the "
+        "root.",
+    ),
 )
 def _adamw_cases():
     rng = np.random.default_rng(505)
@@ -339,9 +360,13 @@ def _torch_warmup_cosine(base_lr, eta_min, warmup, total):
     function="warmup_cosine",
     reference=_warmup_cosine,
     rtol=1e-10,
-    hint="Two pieces: lr = base_lr * (t + 1) / warmup while t < warmup; afterwards the cosine "
-    "runs over the remaining total - warmup steps, starting at base_lr (progress 0 at "
-    "t = warmup) and heading to eta_min. Return a float array of length total.",
+    hints=(
+        "Two pieces: lr = base_lr * (t + 1) / warmup while t < warmup; afterwards the "
+        "cosine "
+        "runs over the remaining total - warmup steps, starting at base_lr (progress 0 "
+        "at "
+        "t = warmup) and heading to eta_min. Return a float array of length total.",
+    ),
 )
 def _schedule_cases():
     rng = np.random.default_rng(506)

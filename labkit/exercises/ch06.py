@@ -51,9 +51,13 @@ def _torch_regularized(w, b, X, y, l1, l2):
     function="regularized_loss_and_grad",
     reference=_regularized_loss_and_grad,
     rtol=1e-10,
-    hint="With m examples: J = sum(r**2)/(2m) + l2/(2m) * sum(w**2) + l1/m * sum(|w|), r = Xw + b - y. "
-    "The L2 term's gradient is (l2/m) * w (the 2 cancels the 1/2), the L1 term's is "
-    "(l1/m) * sign(w) with sign(0) = 0 (np.sign), and the bias b is not penalised.",
+    hints=(
+        "With m examples: J = sum(r**2)/(2m) + l2/(2m) * sum(w**2) + l1/m * sum(|w|), "
+        "r = Xw + b - y. "
+        "The L2 term's gradient is (l2/m) * w (the 2 cancels the 1/2), the L1 term's "
+        "is "
+        "(l1/m) * sign(w) with sign(0) = 0 (np.sign), and the bias b is not penalised.",
+    ),
 )
 def _regularized_cases():
     rng = np.random.default_rng(601)
@@ -112,10 +116,16 @@ def _torch_dropout(x, u, p, grad_out, training):
     function="inverted_dropout",
     reference=_inverted_dropout,
     rtol=1e-12,
-    hint="p is the probability of DROPPING a unit (torch's convention): keep a unit where "
-    "u >= p, so about 1 - p of them survive, and divide the survivors by 1 - p. The "
-    "backward multiplies grad_out by the same scaled mask. With training=False both "
-    "pass through unchanged; with p = 1 everything is dropped (return zeros, not NaN).",
+    hints=(
+        "p is the probability of DROPPING a unit (torch's convention): keep a unit "
+        "where "
+        "u >= p, so about 1 - p of them survive, and divide the survivors by 1 - p. "
+        "The "
+        "backward multiplies grad_out by the same scaled mask. With training=False "
+        "both "
+        "pass through unchanged; with p = 1 everything is dropped (return zeros, not "
+        "NaN).",
+    ),
 )
 def _dropout_cases():
     rng = np.random.default_rng(602)
@@ -175,10 +185,16 @@ def _noisy_u_curve(rng, n: int, noise: float) -> np.ndarray:
     points=2,
     function="early_stopping",
     reference=_early_stopping,
-    hint="Walk through the losses keeping the best loss, its index and a counter. A loss "
-    "improves only if loss < best - min_delta (then best, best index and counter reset); "
-    "otherwise the counter grows, and when it reaches patience you stop at that index. "
-    "If patience never runs out, training ends at the last index. Return Python ints.",
+    hints=(
+        "Walk through the losses keeping the best loss, its index and a counter. A "
+        "loss "
+        "improves only if loss < best - min_delta (then best, best index and counter "
+        "reset); "
+        "otherwise the counter grows, and when it reaches patience you stop at that "
+        "index. "
+        "If patience never runs out, training ends at the last index. Return Python "
+        "ints.",
+    ),
 )
 def _early_stopping_cases():
     rng = np.random.default_rng(603)
@@ -267,10 +283,15 @@ def _torch_batchnorm_forward(
     reference=_batchnorm_forward,
     rtol=1e-10,
     atol=1e-12,
-    hint="Training: normalise with the batch mean and the BIASED batch variance (divide by N), "
-    "then y = gamma * xhat + beta; update running = (1 - momentum) * running + momentum "
-    "* stat, using the UNBIASED variance (times N / (N - 1)) for running_var. Evaluation: "
-    "normalise with the running statistics and return them unchanged.",
+    hints=(
+        "Training: normalise with the batch mean and the BIASED batch variance (divide "
+        "by N), "
+        "then y = gamma * xhat + beta; update running = (1 - momentum) * running + "
+        "momentum "
+        "* stat, using the UNBIASED variance (times N / (N - 1)) for running_var. "
+        "Evaluation: "
+        "normalise with the running statistics and return them unchanged.",
+    ),
 )
 def _batchnorm_forward_cases():
     rng = np.random.default_rng(604)
@@ -327,10 +348,14 @@ def _torch_batchnorm_backward(x, gamma, grad_out, eps):
     reference=_batchnorm_backward,
     rtol=1e-9,
     atol=1e-11,
-    hint="dbeta = sum of grad_out over the batch, dgamma = sum of grad_out * xhat. For dx "
-    "remember that the mean and the variance depend on every x in the batch: with "
-    "dxhat = grad_out * gamma, dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) "
-    "/ sqrt(var + eps), means over the batch axis, var the biased batch variance.",
+    hints=(
+        "dbeta = sum of grad_out over the batch, dgamma = sum of grad_out * xhat. For "
+        "dx "
+        "remember that the mean and the variance depend on every x in the batch: with "
+        "dxhat = grad_out * gamma, dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * "
+        "xhat)) "
+        "/ sqrt(var + eps), means over the batch axis, var the biased batch variance.",
+    ),
 )
 def _batchnorm_backward_cases():
     rng = np.random.default_rng(605)

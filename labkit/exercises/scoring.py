@@ -8,7 +8,8 @@ The same three steps serve the in-notebook ``check`` and the grader's worker pro
 2. ``compare(expected, got)`` checks type, then shape and dtype, then values, so a wrong shape
    can never pass by broadcasting.
 3. ``summarise(exercise, outcomes)`` gives a ``Result``: points (partial credit per case), a
-   status, and feedback that names the failing input and carries the hint.
+   status, and feedback that names the failing input, the known mistake recognised (see
+   ``recognise``) and the first tier of hints.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import Case, Exercise
+from . import Case, Exercise, Mistake
 
 STATUSES = (
     "passed",
@@ -57,6 +58,7 @@ class Result:
     cases: list[tuple[str, str | None]] = field(
         default_factory=list
     )  # (label, failure or None)
+    mistake: str | None = None  # the id of the known mistake recognised, if any
 
     def as_dict(self) -> dict:
         return {
@@ -66,14 +68,16 @@ class Result:
             "max_score": self.max_score,
             "status": self.status,
             "feedback": self.feedback,
+            "mistake": self.mistake,
         }
 
 
 def to_data(obj: Any, _depth: int = 0) -> Any:
     """Plain-data copy of a returned value: arrays, Python numbers, str, bool, None, containers.
 
-    Torch tensors become numpy arrays; numpy scalars become Python numbers; tuples and lists
-    become tuples. Anything else raises TypeError naming its type.
+    Torch tensors become numpy arrays; numpy scalars become Python numbers; tuples stay
+    tuples and lists stay lists (so feedback can name what was returned). Anything else
+    raises TypeError naming its type.
     """
     if _depth > 20:
         raise TypeError("the returned value is nested more than 20 levels deep")
@@ -98,7 +102,8 @@ def to_data(obj: Any, _depth: int = 0) -> Any:
             )
         return np.array(obj, copy=True)
     if isinstance(obj, (tuple, list)):
-        return tuple(to_data(item, _depth + 1) for item in obj)
+        items = [to_data(item, _depth + 1) for item in obj]
+        return tuple(items) if isinstance(obj, tuple) else items
     if isinstance(obj, dict):
         if not all(isinstance(k, str) for k in obj):
             raise TypeError("dictionaries must have string keys")
@@ -108,26 +113,90 @@ def to_data(obj: Any, _depth: int = 0) -> Any:
     )
 
 
+_KIND = {"b": "bool", "i": "integer", "u": "integer", "f": "float"}
+
+
 def _kind(dtype: np.dtype) -> str:
-    return {"b": "bool", "i": "integer", "u": "integer", "f": "float"}[dtype.kind]
+    return _KIND[dtype.kind]
+
+
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: "an integer", "a float"."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def describe(value: Any) -> str:
+    """What ``value`` is, for a message: "a list", "None", "a float64 array of shape
+    (3,)"."""
+    if value is None:
+        return "None"
+    if isinstance(value, np.ndarray):
+        return f"{_a(str(value.dtype))} array of shape {value.shape}"
+    name = {bool: "bool", int: "int", float: "float", str: "str"}.get(type(value))
+    return _a(name or type(value).__name__)
+
+
+def _as_array(got: Any) -> np.ndarray | None:
+    """A list or tuple of numbers as an array (where an array is asked for), or None."""
+    if not isinstance(got, (list, tuple)):
+        return None
+    try:
+        array = np.asarray(got)
+    except (ValueError, TypeError):
+        return None
+    return array if array.dtype.kind in "biuf" else None
+
+
+def _lower_precision(expected: np.ndarray, got: np.ndarray) -> bool:
+    return (
+        expected.dtype.kind == "f"
+        and got.dtype.kind == "f"
+        and got.dtype.itemsize < expected.dtype.itemsize
+    )
 
 
 def compare(
     expected: Any, got: Any, rtol: float, atol: float, where: str = "output"
 ) -> str | None:
-    """None when ``got`` matches ``expected``; otherwise a message naming what differs."""
+    """None when ``got`` matches ``expected``; otherwise a message naming what differs.
+
+    The type comes first, then shape and dtype, then values, so a message is about one
+    of them: a list of numbers where an array is expected is read as an array, a list
+    where a tuple is expected as a tuple; a float32 array that agrees only to float32
+    precision where float64 is expected is told so, rather than shown differing values.
+    """
     if isinstance(expected, np.ndarray):
         if not isinstance(got, np.ndarray):
-            return f"{where} should be a numpy array of shape {expected.shape}, got {type(got).__name__}"
+            array = _as_array(got)
+            if array is None:
+                return (
+                    f"{where} should be a numpy array of shape {expected.shape}, "
+                    f"got {describe(got)}"
+                )
+            got = array
         if got.shape != expected.shape:
             return f"{where} has shape {got.shape}, expected {expected.shape}"
         if _kind(got.dtype) != _kind(expected.dtype):
-            return f"{where} has dtype {got.dtype}, expected a {_kind(expected.dtype)} array"
+            return (
+                f"{where} has dtype {got.dtype}, expected "
+                f"{_a(_kind(expected.dtype))} array ({expected.dtype})"
+            )
         if expected.dtype.kind == "f":
             bad = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
         else:
             bad = got != expected
         if bad.any():
+            if _lower_precision(expected, got) and np.allclose(
+                got,
+                expected,
+                rtol=max(rtol, 1e-4),
+                atol=max(atol, 1e-6),
+                equal_nan=True,
+            ):
+                return (
+                    f"{where} has dtype {got.dtype}, so its values agree only to "
+                    f"{got.dtype} precision; compute in {expected.dtype}"
+                )
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             return (
                 f"{where} differs at {int(bad.sum())} of {bad.size} entries; first at index "
@@ -136,27 +205,39 @@ def compare(
         return None
     if isinstance(expected, bool):
         if not isinstance(got, bool):
-            return f"{where} should be a bool, got {type(got).__name__}"
+            return f"{where} should be a bool, got {describe(got)}"
         return None if got == expected else f"{where} is {got}, expected {expected}"
     if isinstance(expected, int):
         if isinstance(got, bool) or not isinstance(got, int):
-            return f"{where} should be an integer, got {type(got).__name__}"
+            return f"{where} should be an integer, got {describe(got)}"
         return None if got == expected else f"{where} is {got}, expected {expected}"
     if isinstance(expected, float):
         if isinstance(got, bool) or not isinstance(got, (int, float)):
-            if isinstance(got, np.ndarray) and got.shape == ():
+            if (
+                isinstance(got, np.ndarray)
+                and got.shape == ()
+                and got.dtype.kind in "iuf"
+            ):
                 got = float(got)
             else:
-                return f"{where} should be a number, got {type(got).__name__}"
+                return f"{where} should be a number, got {describe(got)}"
         if math.isnan(expected) and math.isnan(got):
             return None
         if math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
             return None
         return f"{where} is {got!r}, expected {expected!r}"
-    if isinstance(expected, tuple):
-        if not isinstance(got, tuple) or len(got) != len(expected):
-            size = len(got) if isinstance(got, tuple) else "not a tuple"
-            return f"{where} should be a tuple of {len(expected)} items, got {size}"
+    if isinstance(expected, (tuple, list)):
+        kind = type(expected).__name__
+        if not isinstance(got, (tuple, list)):
+            return (
+                f"{where} should be a {kind} of {len(expected)} items, "
+                f"got {describe(got)}"
+            )
+        if len(got) != len(expected):
+            return (
+                f"{where} should be a {kind} of {len(expected)} items, got "
+                f"{describe(got)} of {len(got)} items"
+            )
         for i, (e, g) in enumerate(zip(expected, got)):
             message = compare(e, g, rtol, atol, f"{where}[{i}]")
             if message:
@@ -164,7 +245,7 @@ def compare(
         return None
     if isinstance(expected, dict):
         if not isinstance(got, dict) or set(got) != set(expected):
-            keys = sorted(got) if isinstance(got, dict) else type(got).__name__
+            keys = sorted(got) if isinstance(got, dict) else describe(got)
             return f"{where} should be a dict with keys {sorted(expected)}, got {keys}"
         for key in expected:
             message = compare(expected[key], got[key], rtol, atol, f"{where}[{key!r}]")
@@ -197,14 +278,40 @@ def judge(exercise: Exercise, case: Case, outcome: Outcome) -> str | None:
         return "raised NotImplementedError"
     if outcome.kind == "raised":
         return f"raised {outcome.error}"
+    return judge_value(exercise, case, outcome.value)
+
+
+def judge_value(exercise: Exercise, case: Case, value: Any) -> str | None:
+    """None when a returned ``value`` (plain data) passes the case, else the reason."""
     try:
         if exercise.compare is not None:
-            return exercise.compare(case.expected, outcome.value)
-        return compare(case.expected, outcome.value, exercise.rtol, exercise.atol)
-    except (
-        Exception
-    ) as exc:  # a value of the right type may still upset a custom compare
+            return exercise.compare(case.expected, value)
+        return compare(case.expected, value, exercise.rtol, exercise.atol)
+    except Exception as exc:  # a value of the right type may upset a custom compare
         return f"could not be compared ({type(exc).__name__}: {exc})"
+
+
+def recognise(
+    exercise: Exercise, cases: list[Case], outcomes: list[Outcome]
+) -> Mistake | None:
+    """The first registered mistake whose outputs the learner's match, or None.
+
+    A mistake is recognised when, on every case where its output fails the reference
+    (the cases carrying its output), the learner's output equals the mistake's.
+    """
+    for mistake in exercise.mistakes:
+        told_apart = [
+            (case.mistakes[mistake.id], outcome)
+            for case, outcome in zip(cases, outcomes)
+            if mistake.id in case.mistakes
+        ]
+        if told_apart and all(
+            outcome.kind == "value"
+            and compare(wrong, outcome.value, exercise.rtol, exercise.atol) is None
+            for wrong, outcome in told_apart
+        ):
+            return mistake
+    return None
 
 
 def summarise(
@@ -229,17 +336,32 @@ def summarise(
     ]
     passed = sum(reason is None for _, reason in verdicts)
     score = round(exercise.points * passed / len(cases), 2)
+    mistake = None
     if passed == len(cases):
         status, feedback = "passed", f"all {len(cases)} cases passed"
     else:
         all_raised = all(o.kind == "raised" for o in outcomes)
         status = "partial" if passed else ("error" if all_raised else "failed")
         label, reason = next((l, r) for l, r in verdicts if r is not None)
-        feedback = f"{passed} of {len(cases)} cases passed; on {label}: {reason}"
-        if exercise.hint:
-            feedback += f". Hint: {exercise.hint}"
+        lines = [f"{passed} of {len(cases)} cases passed; on {label}: {reason}"]
+        mistake = recognise(exercise, cases, outcomes)
+        if mistake is not None:
+            lines.append(
+                f"Known mistake ({mistake.id}): {mistake.description} "
+                f"Reread {mistake.section}."
+            )
+        if exercise.hints:
+            lines.append(f"Hint: {exercise.hints[0]}")
+        feedback = "\n".join(lines)
     return Result(
-        exercise.id, exercise.title, score, exercise.points, status, feedback, verdicts
+        exercise.id,
+        exercise.title,
+        score,
+        exercise.points,
+        status,
+        feedback,
+        verdicts,
+        None if mistake is None else mistake.id,
     )
 
 

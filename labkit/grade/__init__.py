@@ -11,6 +11,10 @@ From a notebook cell, after saving the notebook (the grader reads the file on di
     grade()                          # the running notebook, when Jupyter says which one it is
     grade("05_optimizers.ipynb")     # or name it
 
+In a notebook, ``grade()`` first compares the exercise cells of the saved file with what
+the kernel last ran (IPython's input history): when they differ, the edits are not saved
+yet, and it says to save rather than grade the old file.
+
 Both print the same report and go through the same machinery: only the cells tagged
 ``exercise`` are read; each runs in a separate, sandboxed worker process that receives the
 inputs of the test cases and returns the outputs as plain data; this process judges the outputs
@@ -22,9 +26,12 @@ for the verdict cache and ``report`` for the outputs.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+from ..exercises import get
 from .grader import Limits, Submission, grade_notebooks, parse_size
+from .notebook import read_exercise_cells
 from .report import format_submission
 
 __all__ = ["grade", "grade_notebooks", "Limits", "Submission", "parse_size"]
@@ -37,17 +44,76 @@ def grade(
     memory: int | str = "2G",
     jobs: int | None = None,
     cache: object = True,
-) -> Submission:
+) -> Submission | None:
     """Grade one notebook (by default the one running this kernel), print the report, return it.
 
     ``timeout`` (seconds) and ``memory`` (bytes, or a size like ``"2G"``) limit each exercise;
-    ``cache`` is True (the default cache directory), False, or a directory.
+    ``cache`` is True (the default cache directory), False, or a directory. When the
+    file is the running notebook and its exercise cells differ from what the kernel last
+    ran, it prints which exercises are unsaved, asks to save, and returns None.
     """
     path = _running_notebook() if notebook is None else os.fspath(notebook)
+    stale = _unsaved_exercises(path, explicit=notebook is not None)
+    if stale:
+        print(
+            f"{path} on disk differs from what this kernel last ran for exercise"
+            f"{'s' if len(stale) > 1 else ''} {', '.join(stale)}: the grader reads the "
+            "saved file. Save the notebook (File > Save, or Ctrl+S), then run grade() "
+            "again."
+        )
+        return None
     limits = Limits(timeout=timeout, memory=parse_size(memory))
     [submission] = grade_notebooks([path], jobs=jobs, limits=limits, cache=cache)
     print(format_submission(submission))
     return submission
+
+
+def _shell():
+    """The running IPython shell, or None outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return None
+    return get_ipython()
+
+
+def _unsaved_exercises(path: str, explicit: bool) -> list[str]:
+    """Ids of the exercises whose cell in the file at ``path`` differs from the last
+    cell this kernel ran that defines the exercise's function (empty outside IPython, or
+    when ``path`` is named and is known not to be the running notebook)."""
+    shell = _shell()
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if not history:
+        return []
+    if explicit:
+        try:
+            if not os.path.samefile(path, _running_notebook()):
+                return []
+        except (OSError, ValueError):
+            pass  # the running notebook is unknown: compare anyway
+    try:
+        cells, _ = read_exercise_cells(path)
+    except (OSError, ValueError):
+        return []  # the grader reports an unreadable file itself
+    stale = []
+    for cell in cells:
+        try:
+            name = get(cell.id).function
+        except ValueError:
+            continue
+        defines = re.compile(rf"^def\s+{name}\s*\(", re.MULTILINE)
+        ran = next(
+            (s for s in reversed(history) if isinstance(s, str) and defines.search(s)),
+            None,
+        )
+        if ran is not None and _lines(ran) != _lines(cell.source):
+            stale.append(cell.id)
+    return stale
+
+
+def _lines(source: str) -> list[str]:
+    """``source`` without trailing blanks, as a saved cell and a ran cell compare."""
+    return [line.rstrip() for line in source.strip().splitlines()]
 
 
 def _running_notebook() -> str:

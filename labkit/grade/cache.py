@@ -140,8 +140,8 @@ class Cache:
         try:
             data = channel.decode(self._case_file(exercise).read_bytes())
             cases = [
-                Case(label, args, expected, kwargs)
-                for label, args, kwargs, expected in data
+                Case(label, args, expected, kwargs, mistakes)
+                for label, args, kwargs, expected, mistakes in data
             ]
         except (OSError, ValueError, TypeError):
             return None
@@ -150,6 +150,7 @@ class Cache:
                 isinstance(c.label, str)
                 and isinstance(c.args, tuple)
                 and isinstance(c.kwargs, dict)
+                and isinstance(c.mistakes, dict)
                 for c in cases
             )
             and cases
@@ -162,7 +163,7 @@ class Cache:
             return
         try:
             data = channel.encode(
-                [(c.label, c.args, c.kwargs, c.expected) for c in cases]
+                [(c.label, c.args, c.kwargs, c.expected, c.mistakes) for c in cases]
             )
             path = self._case_file(exercise)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -280,6 +281,7 @@ def _result(data: dict) -> Result:
         str(data["status"]),
         str(data["feedback"]),
         [(str(label), reason) for label, reason in data["cases"]],
+        None if data.get("mistake") is None else str(data["mistake"]),
     )
 
 
@@ -292,10 +294,11 @@ def _fingerprint(exercise: Exercise, cases: list[Case]) -> str:
                 exercise.title,
                 exercise.points,
                 exercise.function,
-                exercise.hint,
+                list(exercise.hints),
+                [[m.id, m.description, m.section] for m in exercise.mistakes],
                 exercise.rtol,
                 exercise.atol,
-                [(c.label, c.args, c.kwargs, c.expected) for c in cases],
+                [(c.label, c.args, c.kwargs, c.expected, c.mistakes) for c in cases],
             ]
         )
     )

@@ -101,7 +101,10 @@ def format_submission(submission: "Submission", color: bool = False) -> str:
             f"{printable(result.title)}"
         )
         if result.status != "passed":
-            lines.append(f"  {'':<{id_width}}  {printable(result.feedback)}")
+            lines += [
+                f"  {'':<{id_width}}  {printable(line)}"
+                for line in result.feedback.splitlines()
+            ]
     lines += [f"  note: {printable(w)}" for w in submission.warnings]
     return "\n".join(lines)
 
