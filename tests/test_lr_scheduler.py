@@ -37,7 +37,23 @@ CASES = [
     ("LambdaLR", dict(lr_lambda=inverse_time)),
     ("LambdaLR", dict(lr_lambda=[inverse_time, lambda t: 0.97**t * (t % 3 + 1)])),
 ]
-IDS = [f"{name}-{kw}" for name, kw in CASES]
+
+
+def case_id(name, kw):
+    """A test id without memory addresses: functions appear by name, so that every
+    process of ``pytest -n`` collects the same ids."""
+
+    def show(value):
+        if callable(value):
+            return value.__name__
+        if isinstance(value, list):
+            return "[" + ", ".join(show(v) for v in value) + "]"
+        return repr(value)
+
+    return name + "-" + ",".join(f"{k}={show(v)}" for k, v in kw.items())
+
+
+IDS = [case_id(name, kw) for name, kw in CASES]
 
 
 def closed_form(name, kw, group, lr0, t):
@@ -261,7 +277,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("name, kw, match", BAD, ids=[f"{n}-{k}" for n, k, _ in BAD])
+@pytest.mark.parametrize("name, kw, match", BAD, ids=[case_id(n, k) for n, k, _ in BAD])
 def test_bad_argument_raises(name, kw, match):
     lab_opt, _ = make_optimizers()
     with pytest.raises(ValueError, match=match):

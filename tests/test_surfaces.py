@@ -200,6 +200,10 @@ OPTIMIZERS = [
     "surface", [rosenbrock(), wells()], ids=["rosenbrock", "wells"]
 )
 def test_labkit_path_equals_torch_path(name, hyper, surface):
+    # Free-running paths, compared at 1e-10: these are well conditioned. Moving the start
+    # by 4 units in the last place moves torch's own 150-step path by at most 1.5e-14
+    # (measured for every case here), so rounding differences between CPUs' vector
+    # kernels stay four orders of magnitude below the tolerance.
     ours = trajectory(surface, getattr(optim, name), 150, **hyper)
     theirs = trajectory(surface, getattr(torch.optim, name), 150, **hyper)
     assert ours.shape == theirs.shape == (151, 2)
