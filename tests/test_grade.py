@@ -32,7 +32,7 @@ from labkit.grade.__main__ import main
 from labkit.grade import cache as cache_module
 from labkit.grade.cache import Cache
 from labkit.grade.notebook import NotebookError, chapter_from_name, read_exercise_cells
-from labkit.grade.report import classroom_json, format_submission, gradebook_csv
+from labkit.grade.report import format_submission, gradebook_csv
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -824,31 +824,12 @@ def test_an_interrupted_batch_keeps_what_was_graded(tmp_path, monkeypatch, capsy
 
         return original(paths, on_graded=stop_after_first, **kwargs)
 
-    monkeypatch.setattr("labkit.grade.__main__.grade_notebooks", interrupted)
+    monkeypatch.setattr("labkit.grade.batch.grade_notebooks", interrupted)
     assert main([*paths, "--no-cache", "--json", str(out_json), "--jobs", "1"]) == 130
     data = json.loads(out_json.read_text())
     assert len(data) == 1 and data[0]["score"] == 6
     assert "1 of 3 submissions were graded" in capsys.readouterr().err
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
-
-
-def test_classroom_result_totals_partial_credit():
-    partial = grader_module.failure(get("99.1"), "error", "boom")
-    partial.score, partial.status = 1.5, "partial"
-    passed = grader_module.summarise(
-        get("99.2"),
-        [grader_module.Outcome("value", c.expected) for c in get("99.2").cases()],
-    )
-    data = json.loads(
-        classroom_json([Submission("a.ipynb", 2.5, 3, [partial, passed])])
-    )
-    assert data["version"] == 1 and data["max_score"] == 3 and data["status"] == "fail"
-    assert [t["name"] for t in data["tests"]] == [
-        "99.1 Add a bias",
-        "99.2 Mean and count",
-    ]
-    assert [t["status"] for t in data["tests"]] == ["fail", "pass"]
-    assert [t["score"] for t in data["tests"]] == [1.5, 1]
 
 
 def test_the_report_names_the_known_mistake_under_the_exercise(tmp_path):
@@ -978,42 +959,6 @@ def test_the_progress_bar_shows_only_on_a_terminal_for_a_batch():
     for total, stream in ((1, Terminal()), (4, io.StringIO())):
         _Progress(total, stream).advance()
         assert stream.getvalue() == ""
-
-
-def test_the_classroom_workflow_reports_what_the_grader_writes(tmp_path):
-    """The template workflow: the grading step's output feeds the reporter's runner."""
-    yaml = pytest.importorskip("yaml")
-    workflow = yaml.safe_load(
-        (
-            Path(__file__).resolve().parents[1]
-            / ".github"
-            / "workflows"
-            / "classroom.yml"
-        ).read_text()
-    )
-    steps = workflow["jobs"]["run-autograding-tests"]["steps"]
-    [grading] = [s for s in steps if "labkit-grade" in s.get("run", "")]
-    [reporter] = [
-        s for s in steps if "autograding-grading-reporter" in s.get("uses", "")
-    ]
-    runner = reporter["with"]["runners"]
-    assert grading["id"] == runner
-    assert reporter["env"] == {
-        f"{runner.upper()}_RESULTS": f"${{{{ steps.{runner}.outputs.result }}}}"
-    }
-    assert "--classroom classroom.json" in grading["run"]
-    assert (
-        'echo "result=$(base64 -w0 classroom.json)" >> "$GITHUB_OUTPUT"'
-        in grading["run"]
-    )
-    path = str(
-        fx.write_notebook(tmp_path / "99_fixtures.ipynb", solution(**{"99.1": PARTIAL}))
-    )
-    out = tmp_path / "classroom.json"
-    assert main([path, "--no-cache", "--quiet", "--classroom", str(out)]) == 0
-    result = json.loads(out.read_text())
-    assert result["max_score"] == 6 and sum(t["score"] for t in result["tests"]) == 5.5
-    assert {t["status"] for t in result["tests"]} == {"pass", "fail"}
 
 
 def test_a_worker_that_cannot_start_stops_the_batch_with_its_reason(

@@ -1,8 +1,16 @@
 """``python -m labkit.grade`` / ``labkit-grade``: grade notebooks from the command line.
 
-Prints a report per submission (in the order given) and, for a batch, a progress bar on a
-terminal and a summary. ``--json``, ``--csv`` and ``--classroom`` files are rewritten atomically
-as submissions finish, so an interrupted batch leaves a complete gradebook of what was graded.
+Inputs are notebooks, folders and ``.zip`` archives (Canvas and Moodle bulk downloads
+included); each learner's notebooks are graded as one submission (see ``inputs``).
+Prints a report per submission (in the order given) and, for a batch, a progress bar on
+a terminal and a summary. The ``--json``, ``--csv``, ``--canvas`` and ``--gradescope``
+files are rewritten atomically as submissions finish, so an interrupted batch leaves a
+complete gradebook of what was graded; ``--feedback`` writes a page per learner as each
+is graded.
+
+Two more commands: ``labkit-grade merge SHARD.json ...`` joins the gradebooks of a
+sharded run (``labkit.grade.merge``), and ``labkit-grade gradescope-bundle OUT.zip``
+writes a Gradescope autograder (``labkit.grade.gradescope``).
 Exit status: 0 when every submission was graded (whatever the scores), 1 when some could not be
 read, 2 for a usage error, 3 when the grading workers cannot start, 130 when interrupted (141,
 quietly, when the reader of its output goes away, as in ``labkit-grade ... | head``).
@@ -11,17 +19,19 @@ quietly, when the reader of its output goes away, as in ``labkit-grade ... | hea
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from typing import Callable, TextIO
 
+from . import canvas, feedback_html, gradescope, job_summary
+from .batch import ClassBatch, Shard
 from .cache import Cache, default_directory
-from .grader import Limits, Submission, grade_notebooks, parse_size
+from .grader import Limits, Submission, parse_size
 from .pool import WorkerStartError, default_jobs
 from .report import (
     atomic_write,
-    classroom_json,
     format_submission,
     format_summary,
     gradebook_csv,
@@ -36,7 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         "sandboxed worker processes, against the cases held by labkit.",
     )
     parser.add_argument(
-        "notebooks", nargs="+", metavar="NOTEBOOK", help="submitted notebooks"
+        "notebooks",
+        nargs="+",
+        metavar="INPUT",
+        help="submitted notebooks, folders of them, or .zip archives (Canvas and "
+        "Moodle bulk downloads included)",
     )
     parser.add_argument("--json", metavar="OUT.json", help="write the grades as JSON")
     parser.add_argument(
@@ -46,9 +60,42 @@ def _parser() -> argparse.ArgumentParser:
         "submission, one column per exercise, total last",
     )
     parser.add_argument(
-        "--classroom",
+        "--canvas",
+        metavar="OUT.csv",
+        help="write a gradebook to import into Canvas, filled from --roster",
+    )
+    parser.add_argument(
+        "--roster",
+        metavar="ROSTER.csv",
+        help="the gradebook exported from Canvas (Grades, Export) that --canvas fills",
+    )
+    parser.add_argument(
+        "--canvas-column",
+        metavar="NAME",
+        help="the roster's assignment column to fill, e.g. 'Notebook 5 (1234)' "
+        "(default: the only assignment column)",
+    )
+    parser.add_argument(
+        "--gradescope",
         metavar="OUT.json",
-        help="write the result for GitHub Classroom's autograding reporter",
+        help="grade every input as ONE submission and write Gradescope's results.json",
+    )
+    parser.add_argument(
+        "--feedback",
+        metavar="DIR",
+        help="write one self-contained HTML feedback page per learner into DIR",
+    )
+    parser.add_argument(
+        "--summary",
+        metavar="FILE",
+        help="append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="grade only shard K of N (1 <= K <= N): the learners whose id hashes "
+        "to K, the same share on every machine; --json then writes a shard "
+        "gradebook for 'labkit-grade merge'",
     )
     parser.add_argument(
         "--jobs",
@@ -97,29 +144,64 @@ def _parser() -> argparse.ArgumentParser:
 class _Outputs:
     """The gradebook files, rewritten atomically at most once a second and at the end."""
 
-    def __init__(self, args: argparse.Namespace, total: int):
+    def __init__(self, args: argparse.Namespace, batch: ClassBatch, roster):
+        start = time.monotonic()
+        json_render = gradebook_json
+        if batch.info is not None:
+            json_render = lambda done: _shard_json(batch.info, done)  # noqa: E731
         self.writers: list[tuple[str, Callable[[list[Submission]], str]]] = [
             (path, render)
             for path, render in (
-                (args.json, gradebook_json),
+                (args.json, json_render),
                 (args.csv, gradebook_csv),
-                (args.classroom, classroom_json),
+                (
+                    args.canvas,
+                    lambda done: canvas.canvas_csv(roster, done, args.canvas_column),
+                ),
+                (
+                    args.gradescope,
+                    lambda done: (
+                        gradescope.results_json(done[0], time.monotonic() - start)
+                        if done
+                        else None
+                    ),
+                ),
             )
             if path
         ]
-        self.done: list[Submission | None] = [None] * total
+        self.feedback = args.feedback
+        self.done: list[Submission | None] = [None] * batch.total
         self.written = 0.0
 
     def add(self, index: int, submission: Submission) -> None:
         self.done[index] = submission
+        if self.feedback:
+            feedback_html.write_page(self.feedback, submission)
         if time.monotonic() - self.written > 1.0:
             self.write()
 
     def write(self) -> None:
         finished = [s for s in self.done if s is not None]
         for path, render in self.writers:
-            atomic_write(path, render(finished))
+            content = render(finished)
+            if content is not None:
+                atomic_write(path, content)
         self.written = time.monotonic()
+
+
+def _shard_json(info, submissions: list[Submission]) -> str:
+    """A shard's gradebook: its record for ``labkit-grade merge``, its submissions."""
+    return (
+        json.dumps(
+            {
+                "shard": info.as_dict(),
+                "submissions": [s.as_dict() for s in submissions],
+            },
+            indent=2,
+            allow_nan=False,
+        )
+        + "\n"
+    )
 
 
 class _Progress:
@@ -155,24 +237,48 @@ class _Progress:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:
+        from .commands import merge_main
+
+        return merge_main(argv[1:])
+    if argv[:1] == ["gradescope-bundle"]:
+        from .commands import bundle_main
+
+        return bundle_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         limits = Limits(timeout=args.timeout, memory=parse_size(args.memory))
         if args.jobs < 1:
             raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-        for option in ("json", "csv", "classroom"):
+        for option in ("json", "csv", "canvas", "gradescope", "summary"):
             path = getattr(args, option)
             if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
                 raise ValueError(f"--{option}: the folder of {path!r} does not exist")
-    except ValueError as exc:
+        if args.feedback and not os.path.isdir(args.feedback):
+            raise ValueError(f"--feedback: {args.feedback!r} is not a folder")
+        if bool(args.canvas) != bool(args.roster):
+            raise ValueError("--canvas and --roster go together")
+        roster = canvas.read_roster(args.roster) if args.roster else None
+        if roster is not None:
+            canvas.canvas_csv(roster, [], args.canvas_column)  # the column exists
+        shard = Shard.parse(args.shard) if args.shard else None
+        if shard is not None and args.gradescope:
+            raise ValueError("--gradescope grades one submission; it takes no --shard")
+    except (ValueError, OSError) as exc:
         parser.error(str(exc))
     cache = Cache(args.cache_dir or default_directory(), verdicts=not args.no_cache)
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     )
-    total = len(args.notebooks)
-    outputs = _Outputs(args, total)
+    with ClassBatch(args.notebooks, shard, single=bool(args.gradescope)) as batch:
+        return _run(args, batch, roster, limits, cache, color)
+
+
+def _run(args, batch: ClassBatch, roster, limits, cache, color: bool) -> int:
+    total = batch.total
+    outputs = _Outputs(args, batch, roster)
     progress = _Progress(total, sys.stderr)
     reported = [0]
 
@@ -191,12 +297,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.monotonic()
     try:
-        submissions = grade_notebooks(
-            args.notebooks,
-            jobs=args.jobs,
-            limits=limits,
-            cache=cache,
-            on_graded=on_graded,
+        submissions = batch.grade(
+            jobs=args.jobs, limits=limits, cache=cache, on_graded=on_graded
         )
         progress.clear()
         outputs.write()
@@ -205,6 +307,21 @@ def main(argv: list[str] | None = None) -> int:
                 ("" if args.quiet else "\n")
                 + format_summary(submissions, time.monotonic() - start)
             )
+        if batch.info is not None:
+            print(
+                f"Shard {batch.info.index}/{batch.info.count}: {total} of the class's "
+                f"{batch.info.learners} learners."
+            )
+        if roster is not None and roster.unmatched:
+            names = ", ".join(s.learner_id or s.path for s in roster.unmatched[:10])
+            print(
+                f"labkit-grade: {len(roster.unmatched)} graded learner(s) are not in "
+                f"the roster, so not in {args.canvas}: {names}",
+                file=sys.stderr,
+            )
+        if args.summary:
+            with open(args.summary, "a", encoding="utf-8") as f:
+                f.write(job_summary.job_summary(submissions))
     except KeyboardInterrupt:
         progress.clear()
         outputs.write()

@@ -95,7 +95,12 @@ class Limits:
 
 @dataclass
 class Submission:
-    """The grade of one submitted notebook; ``error`` says why it could not be graded."""
+    """The grade of one submission; ``error`` says why it could not be graded.
+
+    A submission is one notebook, or every notebook of one learner (see
+    ``labkit.grade.batch``): then ``learner_id`` and ``learner_name`` say who, when the
+    LMS said so, and ``files`` lists the notebooks graded.
+    """
 
     path: str
     score: float = 0.0
@@ -103,10 +108,23 @@ class Submission:
     exercises: list[Result] = field(default_factory=list)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    learner_id: str | None = None
+    learner_name: str | None = None
+    files: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
+        learner = (
+            {}
+            if self.learner_id is None
+            else {
+                "learner_id": self.learner_id,
+                "learner_name": self.learner_name,
+                "files": list(self.files),
+            }
+        )
         return {
             "submission": self.path,
+            **learner,
             "score": self.score,
             "max_score": self.max_score,
             "exercises": [r.as_dict() for r in self.exercises],

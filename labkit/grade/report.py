@@ -1,6 +1,7 @@
-"""Reports of graded submissions: the terminal text, the JSON and CSV gradebooks, and the
-GitHub Classroom result. Every file is written atomically (a temporary file, then a rename), so a
-reader never sees half a gradebook, whenever the grader stops.
+"""Reports of graded submissions: the terminal text and the JSON and CSV gradebooks
+(the LMS formats have modules of their own: ``canvas``, ``gradescope``,
+``feedback_html``). Every file is written atomically (a temporary file, then a rename),
+so a reader never sees half a gradebook, whenever the grader stops.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ __all__ = [
     "format_summary",
     "gradebook_json",
     "gradebook_csv",
-    "classroom_json",
 ]
 
 _MARK = {
@@ -150,53 +150,21 @@ def gradebook_json(submissions: list["Submission"]) -> str:
 def gradebook_csv(submissions: list["Submission"]) -> str:
     """One row per submission, one column per exercise (its points), then error and total.
 
-    The error column is empty for a graded submission and says why one could not be read; the
-    total is the last column.
+    When some submission's learner is known, ``learner_id`` and ``learner_name`` columns
+    follow the submission's. The error column is empty for a graded submission and says
+    why one could not be read; the total is the last column.
     """
     ids = _exercise_ids(submissions)
+    learners = any(s.learner_id is not None for s in submissions)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["submission", *ids, "error", "total"])
+    who = ["learner_id", "learner_name"] if learners else []
+    writer.writerow(["submission", *who, *ids, "error", "total"])
     for s in submissions:
         points = {r.id: _points(r.score) for r in s.exercises}
         total = "" if s.error is not None else _points(s.score)
+        names = [s.learner_id or "", s.learner_name or ""] if learners else []
         writer.writerow(
-            [s.path, *(points.get(i, "") for i in ids), s.error or "", total]
+            [s.path, *names, *(points.get(i, "") for i in ids), s.error or "", total]
         )
     return out.getvalue()
-
-
-def classroom_json(submissions: list["Submission"]) -> str:
-    """The result format of GitHub Classroom's autograding reporter (version 1).
-
-    One test per exercise (per submission when there are several), with its points as score, so
-    the reporter totals partial credit as the grader does.
-    """
-    tests, max_score = [], 0
-    several = len(submissions) > 1
-    for s in submissions:
-        if s.error is not None:
-            tests.append(
-                {"name": s.path, "status": "error", "score": 0, "message": s.error}
-            )
-            continue
-        max_score += s.max_score
-        for r in s.exercises:
-            name = f"{s.path} {r.id} {r.title}" if several else f"{r.id} {r.title}"
-            tests.append(
-                {
-                    "name": name,
-                    "status": "pass" if r.status == "passed" else "fail",
-                    "score": r.score,
-                    "max_score": r.max_score,
-                    "message": r.feedback,
-                }
-            )
-    status = "pass" if all(t["status"] == "pass" for t in tests) else "fail"
-    return (
-        json.dumps(
-            {"version": 1, "status": status, "max_score": max_score, "tests": tests},
-            indent=2,
-        )
-        + "\n"
-    )
