@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from labkit.exercises.scoring import Result
 
 from .grader import Submission, grade_notebooks
-from .inputs import Bounds, Submitted, collect, shard_of
+from .inputs import Bounds, Learner, Submitted, collect, shard_of
 
 __all__ = ["ClassBatch", "Shard", "ShardInfo", "combine", "grade_class", "keys_digest"]
 
@@ -100,7 +100,13 @@ class ClassBatch:
         bounds: Bounds | None = None,
         single: bool = False,
     ):
-        self._found = collect(paths, bounds)
+        mine = None
+        if shard is not None:
+
+            def mine(learner: Learner) -> bool:
+                return shard_of(learner.key, shard.count) == shard.index
+
+        self._found = collect(paths, bounds, mine)
         if single:  # every input is one learner's, as on Gradescope
             self._found.join_all()
         everyone = self._found.learners

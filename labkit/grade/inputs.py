@@ -50,18 +50,19 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from .notebook import MAX_NOTEBOOK_BYTES
 
 __all__ = ["Bounds", "Collection", "FileEntry", "Learner", "collect", "shard_of"]
 
 _CANVAS = re.compile(
-    r"^(?:(?P<name>\w+?)_(?:LATE_)?(?P<id>\d+)|(?:LATE_)?(?P<anon>anon_[A-Za-z0-9]+))"
+    r"^(?:(?:LATE_)?(?P<anon>anon_[A-Za-z0-9]+)|(?P<name>\w+?)_(?:LATE_)?(?P<id>\d+))"
     r"_(?P<file>\d+)_(?P<original>.+)$",
     re.DOTALL,
 )
 _CANVAS_ONLINE = re.compile(  # a text entry or a URL: no file id, and not a notebook
-    r"^(?:(?P<name>\w+?)_(?:LATE_)?(?P<id>\d+)|(?:LATE_)?(?P<anon>anon_[A-Za-z0-9]+))"
+    r"^(?:(?:LATE_)?(?P<anon>anon_[A-Za-z0-9]+)|(?P<name>\w+?)_(?:LATE_)?(?P<id>\d+))"
     r"_(?P<original>text\.html|link\.html)$"
 )
 _MOODLE = re.compile(
@@ -132,6 +133,7 @@ class Collection:
         self.problems: list[tuple[str, str]] = []
         self._scratch: str | None = None
         self._count = 0
+        self.keep: Callable[[Learner], bool] | None = None
 
     def __enter__(self) -> Collection:
         return self
@@ -171,10 +173,19 @@ class Collection:
         return os.path.join(folder, _safe_name(name))
 
 
-def collect(paths: list[str | os.PathLike], bounds: Bounds | None = None) -> Collection:
-    """The submissions in ``paths`` (notebooks, folders, archives), by learner."""
+def collect(
+    paths: list[str | os.PathLike],
+    bounds: Bounds | None = None,
+    keep: Callable[[Learner], bool] | None = None,
+) -> Collection:
+    """The submissions in ``paths`` (notebooks, folders, archives), by learner.
+
+    ``keep(learner)`` False leaves that learner's archive members unread (another machine
+    grades them); the learner is still listed.
+    """
     bounds = bounds or Bounds()
     found = Collection()
+    found.keep = keep
     try:
         for path in map(os.fspath, paths):
             if os.path.isdir(path):
@@ -400,6 +411,9 @@ def _collect_member(
     if parts[0] in _JUNK or parts[-1] in _JUNK:
         return
     learner, original = (owner, parts[-1]) if owner else _owner(parts, where)
+    if found.keep is not None and not found.keep(learner):
+        found.add(learner, FileEntry(where, problem="graded by another shard"))
+        return
     mode = member.external_attr >> 16
     if stat.S_ISLNK(mode):
         found.add(learner, FileEntry(where, problem="a symbolic link; refused"))
