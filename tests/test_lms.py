@@ -524,3 +524,45 @@ def test_merge_refuses_a_learner_in_the_wrong_shard(tmp_path, capsys):
         paths[1].write_text(json.dumps(two))
         assert main(["merge", *map(str, paths)]) == 1
         assert "belongs to shard" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ the workflow
+
+
+def test_the_grade_on_push_workflow_runs_without_classroom(tmp_path):
+    """The grading step of .github/workflows/grade.yml, run here as Actions runs it: the
+    job summary gets the self-check note, the points and the feedback; the gradebook and
+    the feedback pages land where the artifact step collects them."""
+    yaml = pytest.importorskip("yaml")
+    workflows = ROOT / ".github" / "workflows"
+    assert not (ROOT / ".github" / "classroom").exists()
+    assert not (workflows / "classroom.yml").exists()
+    workflow = yaml.safe_load((workflows / "grade.yml").read_text())
+    steps = workflow["jobs"]["grade"]["steps"]
+    assert not [s for s in steps if "classroom" in s.get("uses", "").lower()]
+    assert "classroom" not in json.dumps(steps).lower()
+    [grading] = [s for s in steps if "labkit-grade" in s.get("run", "")]
+    [artifact] = [s for s in steps if "upload-artifact" in s.get("uses", "")]
+    assert artifact["with"]["path"].strip() == "grades/"
+    summary = tmp_path / "summary.md"
+    notebooks = [ROOT / "solutions" / "01_networks.ipynb"]
+    notebooks.append(ROOT / "chapters" / "01_networks.ipynb")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        NOTEBOOKS=" ".join(map(str, notebooks)),
+        GITHUB_STEP_SUMMARY=str(summary),
+        LABKIT_GRADE_CACHE=str(tmp_path / "cache"),
+    )
+    done = subprocess.run(
+        ["bash", "-e", "-c", grading["run"]], cwd=tmp_path, env=env, timeout=600
+    )
+    assert done.returncode == 0
+    text = summary.read_text()
+    assert text.startswith("> **A self-check, not a grade.**")
+    assert "13 / 13 points" in text and "0 / 13 points" in text
+    assert "not attempted" in text
+    grades = json.loads((tmp_path / "grades" / "grades.json").read_text())
+    assert [g["score"] for g in grades] == [13, 0]
+    assert len(list((tmp_path / "grades" / "feedback").glob("*.html"))) == 2
