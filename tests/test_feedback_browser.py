@@ -111,9 +111,8 @@ def test_the_feedback_page_reads_offline_and_runs_no_script(browser, page_file):
 def test_the_feedback_page_fits_a_phone(browser, page_file):
     context, page, _ = open_offline(browser, page_file, 375)
     try:
-        overflow = page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
+        root = "document.documentElement"
+        overflow = page.evaluate(f"{root}.scrollWidth - {root}.clientWidth")
         assert overflow <= 1
     finally:
         context.close()

@@ -54,7 +54,15 @@ from typing import Callable
 
 from .notebook import MAX_NOTEBOOK_BYTES
 
-__all__ = ["Bounds", "Collection", "FileEntry", "Learner", "collect", "shard_of"]
+__all__ = [
+    "Bounds",
+    "Collection",
+    "FileEntry",
+    "Learner",
+    "Submitted",
+    "collect",
+    "shard_of",
+]
 
 _CANVAS = re.compile(
     r"^(?:(?:LATE_)?(?P<anon>anon_[A-Za-z0-9]+)|(?P<name>\w+?)_(?:LATE_)?(?P<id>\d+))"
