@@ -128,8 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-cache",
         action="store_true",
-        help="grade every exercise cell "
-        "afresh (the cases of the exercises stay cached)",
+        help="grade every exercise cell afresh and write nothing to the cache "
+        "(cases already cached are still read, once they verify)",
     )
     parser.add_argument(
         "--quiet",
@@ -268,7 +268,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--gradescope grades one submission; it takes no --shard")
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
-    cache = Cache(args.cache_dir or default_directory(), verdicts=not args.no_cache)
+    cache = Cache(
+        args.cache_dir or default_directory(),
+        verdicts=not args.no_cache,
+        write=not args.no_cache,
+    )
+    for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8 still prints
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     )

@@ -14,8 +14,17 @@ so re-grading an unchanged class imports nothing heavy and starts no worker. Onl
 re-run would reproduce are stored: not timeouts, memory failures or worker crashes.
 
 All live under one directory (``cases/``, ``verdicts/``, ``notebooks/``): ``$LABKIT_GRADE_CACHE``,
-else ``$XDG_CACHE_HOME/labkit/grade``, else ``~/.cache/labkit/grade``. Files are small and
-written atomically, and a damaged one is a miss.
+else ``$XDG_CACHE_HOME/labkit/grade``, else ``~/.cache/labkit/grade``.
+
+Trust. Only this process (the grader) writes the cache, each file atomically (a
+temporary file, then a rename), in folders only its user may enter; the sandboxed
+workers have no view of it at all. Every entry carries the key it was stored under and a
+SHA-256 of the key and its content; an entry that does not verify (damaged, truncated,
+copied under another key, edited without its hash) is a miss: ignored, rebuilt and
+written again, never trusted. The hash detects damage and mix-ups, not a forger with
+write access to the folder: keeping submitted code away from the folder is the sandbox's
+work. ``Cache(..., write=False)`` (the command line's ``--no-cache``) writes nothing at
+all.
 """
 
 from __future__ import annotations
@@ -92,13 +101,23 @@ def _machinery() -> str:
     return digest.hexdigest()
 
 
-class Cache:
-    """Cases and verdicts on disk; ``None`` as the directory keeps nothing on disk, and
-    ``verdicts=False`` keeps the cases only (every exercise cell is graded afresh)."""
+_CASES_MAGIC = b"LKCASES1"  # then the key (64 hex), the SHA-256 (64 hex), the message
 
-    def __init__(self, directory: str | os.PathLike | None, verdicts: bool = True):
+
+class Cache:
+    """Cases and verdicts on disk; ``None`` as the directory keeps nothing on disk,
+    ``verdicts=False`` grades every exercise cell afresh (cases may still be read), and
+    ``write=False`` writes nothing to the directory."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike | None,
+        verdicts: bool = True,
+        write: bool = True,
+    ):
         self.directory = None if directory is None else Path(directory)
         self.verdicts = verdicts and self.directory is not None
+        self.write = write and self.directory is not None
 
     # ------------------------------------------------------------------ cases
 
@@ -118,6 +137,13 @@ class Cache:
         return known
 
     def _case_file(self, exercise: Exercise) -> Path:
+        return (
+            self.directory
+            / "cases"
+            / f"{exercise.id}-{self._case_key(exercise)[:32]}.cases"
+        )
+
+    def _case_key(self, exercise: Exercise) -> str:
         key = hashlib.sha256(
             f"{_hash_once('sources', _sources)}:{exercise.id}".encode()
         )
@@ -132,13 +158,18 @@ class Cache:
                     lambda: hashlib.sha256(Path(origin).read_bytes()).hexdigest(),
                 ).encode()
             )
-        return self.directory / "cases" / f"{exercise.id}-{key.hexdigest()[:32]}.cases"
+        return key.hexdigest()
 
     def _load_cases(self, exercise: Exercise) -> list[Case] | None:
         if self.directory is None:
             return None
         try:
-            data = channel.decode(self._case_file(exercise).read_bytes())
+            message = _verified_cases(
+                self._case_file(exercise).read_bytes(), self._case_key(exercise)
+            )
+            if message is None:
+                return None
+            data = channel.decode(message)
             cases = [
                 Case(label, args, expected, kwargs, mistakes)
                 for label, args, kwargs, expected, mistakes in data
@@ -159,15 +190,17 @@ class Cache:
         return None
 
     def _store_cases(self, exercise: Exercise, cases: list[Case]) -> None:
-        if self.directory is None:
+        if not self.write:
             return
         try:
-            data = channel.encode(
+            message = channel.encode(
                 [(c.label, c.args, c.kwargs, c.expected, c.mistakes) for c in cases]
             )
+            key = self._case_key(exercise).encode()
+            digest = hashlib.sha256(key + message).hexdigest().encode()
             path = self._case_file(exercise)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, data)
+            _private_folder(path.parent)
+            atomic_write(path, _CASES_MAGIC + key + digest + message)
         except (OSError, TypeError):
             pass  # cases that cannot be stored are rebuilt next time
 
@@ -248,24 +281,58 @@ class Cache:
         )
 
     def _read(self, kind: str, key: str) -> Any:
+        """The body stored under ``key``, if its entry verifies; else None."""
         if not self.verdicts:
             return None
         try:
-            return json.loads(
-                (self.directory / kind / key[:2] / f"{key}.json").read_text()
+            entry = json.loads(
+                (self.directory / kind / key[:2] / f"{key}.json").read_bytes()
             )
-        except (OSError, ValueError):
-            return None
+            if (
+                isinstance(entry, dict)
+                and entry.get("key") == key
+                and entry.get("sha256") == _entry_hash(key, entry["body"])
+            ):
+                return entry["body"]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            pass
+        return None
 
-    def _write(self, kind: str, key: str, data: Any) -> None:
-        if not self.verdicts:
+    def _write(self, kind: str, key: str, body: Any) -> None:
+        if not (self.verdicts and self.write):
             return
         folder = self.directory / kind / key[:2]
+        entry = {"key": key, "sha256": _entry_hash(key, body), "body": body}
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(folder / f"{key}.json", json.dumps(data))
-        except OSError:
+            _private_folder(folder)
+            atomic_write(folder / f"{key}.json", json.dumps(entry))
+        except (OSError, ValueError):
             pass  # a read-only or full cache disk slows re-grading down, nothing more
+
+
+def _entry_hash(key: str, body: Any) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256((key + text).encode()).hexdigest()
+
+
+def _verified_cases(data: bytes, key: str) -> bytes | None:
+    """The channel message of a case file, if the file is for ``key`` and unchanged."""
+    head = len(_CASES_MAGIC)
+    if data[:head] != _CASES_MAGIC or data[head : head + 64] != key.encode():
+        return None
+    message = data[head + 128 :]
+    digest = hashlib.sha256(key.encode() + message).hexdigest().encode()
+    return message if data[head + 64 : head + 128] == digest else None
+
+
+def _private_folder(folder: Path) -> None:
+    """Create ``folder`` and its missing parents so that only this user may enter them."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
 
 
 def _result_data(result: Result) -> dict:

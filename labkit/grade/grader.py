@@ -28,6 +28,7 @@ from .notebook import (
     read_exercise_cells,
 )
 from .pool import WorkerLost, WorkerPool, default_jobs
+from .report import printable
 from .sandbox import uses_torch
 
 __all__ = ["Limits", "Submission", "grade_notebooks", "parse_size"]
@@ -65,7 +66,7 @@ class Limits:
     timeout: float = 10.0
     memory: int = 2 * 2**30
     output: int = 2**20
-    reply: int = 128 * 2**20
+    reply: int = 16 * 2**20  # the largest exercise needs some 20 KiB
 
     def __post_init__(self) -> None:
         if not (
@@ -188,7 +189,7 @@ def grade_notebooks(
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     store = _cache(cache)
-    plans = [_read(os.fspath(path)) for path in paths]
+    plans = [_read(os.fsdecode(path)) for path in paths]
     for plan in (
         plans
     ):  # a notebook graded before, unchanged, needs neither exercises nor workers
@@ -554,8 +555,8 @@ def _outcome(item: Any) -> Outcome:
         and item[0] in ("value", "raised", "not_implemented")
     ):
         raise ValueError("malformed outcome")
-    kind, value, error = item
-    return Outcome(kind, value if kind == "value" else None, error)
+    kind, value, error = item  # the error is the submission's text: one printable line
+    return Outcome(kind, value if kind == "value" else None, printable(error))
 
 
 def _count(value: Any) -> int:
@@ -563,7 +564,8 @@ def _count(value: Any) -> int:
 
 
 def _str(value: Any) -> str:
-    return value if isinstance(value, str) else "an error"
+    """Text a submission sent (an exception's message), on one printable line."""
+    return printable(value) if isinstance(value, str) else "an error"
 
 
 def _size(n: int) -> str:

@@ -2,6 +2,12 @@
 (the LMS formats have modules of their own: ``canvas``, ``gradescope``,
 ``feedback_html``). Every file is written atomically (a temporary file, then a rename),
 so a reader never sees half a gradebook, whenever the grader stops.
+
+Text that came from a submission reaches every output through ``printable``: its file
+name here, the messages of its exceptions as the grader reads them. Control characters,
+newlines included, are escaped, and the bytes of a file name that is not UTF-8 are shown
+as ``\\xff``; so a submission can neither forge a report line or gradebook row nor stop
+a writer. The grader's own feedback may span lines; each is printed indented.
 """
 
 from __future__ import annotations
@@ -58,7 +64,9 @@ def atomic_write(path: str | os.PathLike, content: str | bytes) -> None:
     )
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(content.encode("utf-8") if isinstance(content, str) else content)
+            if isinstance(content, str):
+                content = content.encode("utf-8", "backslashreplace")
+            f.write(content)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(temporary, 0o666 & ~_UMASK)
@@ -72,8 +80,21 @@ def atomic_write(path: str | os.PathLike, content: str | bytes) -> None:
 
 
 def printable(text: str) -> str:
-    """``text`` with control characters escaped, so a submission cannot drive the terminal."""
-    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)
+    """``text`` on one line of printable characters: control and format characters
+    (newlines included) escaped as in Python strings, undecodable bytes (surrogate
+    escapes) as ``\\xNN``.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for c in text:
+        if c.isprintable():
+            out.append(c)
+        elif "\udc80" <= c <= "\udcff":  # a byte of a file name that is not UTF-8
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        else:
+            out.append(repr(c)[1:-1])
+    return "".join(out)
 
 
 def _points(value: float) -> str:
@@ -142,9 +163,19 @@ def _exercise_ids(submissions: Iterable["Submission"]) -> list[str]:
 
 def gradebook_json(submissions: list["Submission"]) -> str:
     """One object per submission: submission, score, max_score, exercises, error, warnings."""
-    return (
-        json.dumps([s.as_dict() for s in submissions], indent=2, allow_nan=False) + "\n"
-    )
+    data = []
+    for s in submissions:
+        entry = s.as_dict()
+        entry["submission"] = printable(s.path)
+        entry["error"] = None if s.error is None else printable(s.error)
+        entry["warnings"] = [printable(w) for w in s.warnings]
+        for key in ("learner_id", "learner_name"):
+            if isinstance(entry.get(key), str):
+                entry[key] = printable(entry[key])
+        if "files" in entry:
+            entry["files"] = [printable(f) for f in entry["files"]]
+        data.append(entry)
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
 
 def gradebook_csv(submissions: list["Submission"]) -> str:
@@ -164,7 +195,6 @@ def gradebook_csv(submissions: list["Submission"]) -> str:
         points = {r.id: _points(r.score) for r in s.exercises}
         total = "" if s.error is not None else _points(s.score)
         names = [s.learner_id or "", s.learner_name or ""] if learners else []
-        writer.writerow(
-            [s.path, *names, *(points.get(i, "") for i in ids), s.error or "", total]
-        )
+        row = [s.path, *names, *(points.get(i, "") for i in ids), s.error or "", total]
+        writer.writerow([printable(cell) for cell in row])
     return out.getvalue()
