@@ -243,6 +243,7 @@ def write_roster(path: Path) -> Path:
     rows = [
         CANVAS_HEADER,
         ["    Points Possible", "", "", "", "", "6", "10", "(read only)"],
+        ["", "", "", "", "", "Manual Posting", "", ""],
         ["Lovelace, Ada", "1234", "s-1", "ada", "Sec A", "", "9", "90"],
         ["Hopper, Grace", "2345", "s-2", "grace", "Sec A", "", "8", "80"],
         ["Absent, Al", "9999", "s-9", "al", "Sec B", "3", "7", "70"],
@@ -272,7 +273,8 @@ def test_the_canvas_gradebook_fills_the_roster_by_canvas_id(tmp_path, capsys):
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
                        "Notebook 99 (555)"]  # fmt: skip
     assert rows[1][0].strip() == "Points Possible" and rows[1][-1] == "6"
-    assert {r[1]: r[-1] for r in rows[2:]} == {"1234": "6", "2345": "2", "9999": "3"}
+    assert rows[2] == ["", "", "", "", "", "Manual Posting"]  # copied as it is
+    assert {r[1]: r[-1] for r in rows[3:]} == {"1234": "6", "2345": "2", "9999": "3"}
     assert "not in the roster" in capsys.readouterr().err  # 7777 is reported
     with pytest.raises(SystemExit):  # two assignment columns: which one?
         grade_cli(archive, *options)

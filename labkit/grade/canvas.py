@@ -12,7 +12,8 @@ header whose ``Student`` cell reads ``Points Possible`` holds each assignment's 
 an import needs (Canvas leaves the columns a file leaves out unchanged): a learner's
 cell gets the total points of their submission, matched on ``ID`` first, then ``SIS User
 ID``, then ``SIS Login ID``. Rows with no grade (not handed in, or not readable) keep
-what the roster had.
+what the roster had; rows without an ``ID`` (Points Possible, a posting policy) are
+copied as they are.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ MAX_ROSTER_BYTES = 64 * 2**20
 
 @dataclass
 class Roster:
-    """A Canvas gradebook export: header, Points Possible row, the learners' rows."""
+    """A Canvas gradebook export: the header, then every row in order (the Points
+    Possible row, any other row without an ``ID``, and the learners' rows)."""
 
     header: list[str]
     points_possible: list[str] | None
@@ -78,10 +80,9 @@ def read_roster(path: str | os.PathLike) -> Roster:
     points, rows = None, []
     for row in table[1:]:
         row = row + [""] * (len(header) - len(row))
-        name = row[student].strip()
-        if name == "Points Possible":
+        if row[student].strip() == "Points Possible":
             points = row
-        elif name or any(cell.strip() for cell in row):
+        if any(cell.strip() for cell in row):
             rows.append(row)
     return Roster(header, points, rows)
 
@@ -103,14 +104,10 @@ def canvas_csv(
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*keep, column])
-    if roster.points_possible is not None:
-        writer.writerow(
-            [roster.points_possible[at[h]] for h in keep]
-            + [roster.points_possible[at[column]]]
-        )
     for row in roster.rows:
         cell = row[at[column]]
-        for name in _MATCH_ON:
+        learner = row is not roster.points_possible and row[at["ID"]].strip()
+        for name in _MATCH_ON if learner else ():
             key = row[at[name]].strip() if name in at else ""
             if key and key in scores:
                 cell = f"{scores[key].score:g}"
