@@ -8,9 +8,10 @@ files are rewritten atomically as submissions finish, so an interrupted batch le
 complete gradebook of what was graded; ``--feedback`` writes a page per learner as each
 is graded.
 
-Two more commands: ``labkit-grade merge SHARD.json ...`` joins the gradebooks of a
-sharded run (``labkit.grade.merge``), and ``labkit-grade gradescope-bundle OUT.zip``
-writes a Gradescope autograder (``labkit.grade.gradescope``).
+More commands: ``labkit-grade merge SHARD.json ...`` joins the gradebooks of a sharded
+run (``labkit.grade.merge``), ``labkit-grade gradescope-bundle OUT.zip`` writes a
+Gradescope autograder (``labkit.grade.gradescope``), and ``labkit-grade prepare`` builds
+the exercises' cases into the cache ahead of grading.
 Exit status: 0 when every submission was graded (whatever the scores), 1 when some could not be
 read, 2 for a usage error, 3 when the grading workers cannot start, 130 when interrupted (141,
 quietly, when the reader of its output goes away, as in ``labkit-grade ... | head``).
@@ -246,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         from .commands import bundle_main
 
         return bundle_main(argv[1:])
+    if argv[:1] == ["prepare"]:
+        from .commands import prepare_main
+
+        return prepare_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -1,9 +1,12 @@
-"""The commands of ``labkit-grade`` besides grading: ``merge``, ``gradescope-bundle``.
+"""The commands of ``labkit-grade`` besides grading: ``merge``, ``gradescope-bundle``
+and ``prepare``.
 
 ``labkit-grade merge SHARD.json ... --json OUT.json --csv OUT.csv`` joins the gradebooks
 of a sharded run (see ``labkit.grade.merge``) and writes every gradebook format the
 grading command writes; it exits with status 1, saying why, when the shards do not add
 up to the whole class.
+
+``labkit-grade prepare`` builds the exercises' cases into the cache ahead of grading.
 
 ``labkit-grade gradescope-bundle autograder.zip`` writes the zip to upload as a
 Gradescope programming assignment's autograder (see ``labkit.grade.gradescope``).
@@ -15,11 +18,38 @@ import argparse
 import os
 import sys
 
+from labkit.exercises import all_exercises
+
 from . import canvas, gradescope
+from .cache import Cache, default_directory
 from .merge import MergeError, merge_shards
 from .report import atomic_write, format_summary, gradebook_csv, gradebook_json
 
-__all__ = ["bundle_main", "merge_main"]
+__all__ = ["bundle_main", "merge_main", "prepare_main"]
+
+
+def prepare_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="labkit-grade prepare",
+        description="Build the test cases of every exercise (or of the chapters named) "
+        "into the grader's cache, once, so that no submission waits for them: what the "
+        "grader image and the Gradescope set-up run.",
+    )
+    parser.add_argument("chapters", nargs="*", type=int, metavar="CHAPTER")
+    parser.add_argument(
+        "--cache-dir", metavar="DIR", help="default: $LABKIT_GRADE_CACHE or ~/.cache"
+    )
+    args = parser.parse_args(argv)
+    exercises = [
+        e for e in all_exercises() if not args.chapters or e.chapter in args.chapters
+    ]
+    if not exercises:
+        parser.error(f"no exercises in chapters {args.chapters}")
+    cache = Cache(args.cache_dir or default_directory())
+    for exercise in exercises:
+        cache.cases(exercise)
+    print(f"The cases of {len(exercises)} exercises are in {cache.directory}.")
+    return 0
 
 
 def merge_main(argv: list[str]) -> int:

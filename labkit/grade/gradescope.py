@@ -55,13 +55,7 @@ python3.11 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install --quiet \\
     --extra-index-url {TORCH_INDEX} /autograder/source/labkit-src
 # Build the exercises' cases once, now, so that no submission pays for it.
-/autograder/venv/bin/python -c "
-from labkit.exercises import all_exercises
-from labkit.grade.cache import Cache, default_directory
-cache = Cache(default_directory())
-for exercise in all_exercises():
-    cache.cases(exercise)
-"
+/autograder/venv/bin/labkit-grade prepare
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
