@@ -14,6 +14,7 @@ machine.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any
@@ -132,7 +133,11 @@ def merge_shards(paths: list[str | os.PathLike]) -> list[Submission]:
 
 
 def submission_from_dict(data: Any, where: str = "gradebook") -> Submission:
-    """A Submission from its ``as_dict`` form (as the JSON gradebook holds it)."""
+    """A Submission from its ``as_dict`` form (as the JSON gradebook holds it).
+
+    Every other field of ``Submission`` the entry holds (``learner_id``, ``files`` ...)
+    is taken as it is, so that the merged gradebook writes back what the shards wrote.
+    """
     try:
         submission = Submission(
             str(data["submission"]),
@@ -142,13 +147,24 @@ def submission_from_dict(data: Any, where: str = "gradebook") -> Submission:
             None if data["error"] is None else str(data["error"]),
             [str(w) for w in data["warnings"]],
         )
-        if "learner_id" in data:
-            submission.learner_id = _optional(data["learner_id"])
-            submission.learner_name = _optional(data.get("learner_name"))
-            submission.files = [str(f) for f in data.get("files", [])]
+        for name in (f.name for f in dataclasses.fields(Submission)):
+            if name in data and name not in _READ:
+                setattr(submission, name, _plain(data[name]))
     except (KeyError, TypeError, ValueError) as exc:
         raise MergeError(f"{where}: a damaged submission entry ({exc})") from None
     return submission
+
+
+_READ = {"path", "score", "max_score", "exercises", "error", "warnings"}
+
+
+def _plain(value: Any) -> Any:
+    """A string, a number, None, or a list of strings: what a gradebook field holds."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"unexpected value {value!r}")
 
 
 def _result(data: dict) -> Result:
