@@ -1,4 +1,4 @@
-r"""Optimizers over :class:`labkit.nets.Parameter`, with the names, defaults and arithmetic of
+r"""Optimizers over :class:`~labkit.nets.module.Parameter`, with the names, defaults and arithmetic of
 ``torch.optim``.
 
 A numpy model and a torch model started from the same weights and fed the same gradients follow
