@@ -147,17 +147,26 @@ def test_a_moodle_download_maps_every_file_to_its_learner(tmp_path):
 
 
 def test_a_folder_of_learner_folders_grades_one_submission_per_folder(tmp_path):
+    """Say, the learners' repositories cloned side by side."""
     for learner, data in (("ada", SOLVED), ("grace", STUB)):
-        (tmp_path / "class" / learner / "chapters").mkdir(parents=True)
-        (tmp_path / "class" / learner / "chapters" / "99_fixtures.ipynb").write_bytes(
-            data
-        )
+        repo = tmp_path / "class" / learner
+        (repo / "chapters" / ".ipynb_checkpoints").mkdir(parents=True)
+        (repo / ".git" / "objects").mkdir(parents=True)
+        (repo / "chapters" / "99_fixtures.ipynb").write_bytes(data)
+        checkpoint = repo / "chapters" / ".ipynb_checkpoints" / "99_fixtures-checkpoint"
+        checkpoint.with_suffix(".ipynb").write_bytes(STUB if data is SOLVED else SOLVED)
+        (repo / ".git" / "objects" / "ab12").write_bytes(b"\0")
+        for name in ("README.md", "LICENSE", "setup.py", "a.py", "b.py", "c.py"):
+            (repo / name).write_text("x")
     (tmp_path / "class" / "alone.ipynb").write_bytes(SOLVED)
     out = tmp_path / "grades.json"
     assert grade_cli(tmp_path / "class", "--json", out) == 0
     grades = by_learner(out)
     assert grades["ada"]["score"] == 6 and grades["grace"]["score"] == 0
     assert grades[str(tmp_path / "class" / "alone.ipynb")]["score"] == 6
+    [note] = grades["ada"]["warnings"]  # one note for the six other files
+    assert note.startswith("6 files are not notebooks and were not graded: ")
+    assert "1 more" in note and "checkpoint" not in note and ".git" not in note
 
 
 def test_the_same_exercise_in_two_notebooks_counts_once_at_its_best(tmp_path):

@@ -212,11 +212,10 @@ def combine(submitted: Submitted, graded: dict[str, Submission]) -> Submission:
         single = graded[notebooks[0].path]
         single.path = notebooks[0].label
         return single
-    notes: list[str] = []
+    notes = _other_files(entries)
     best: dict[str, tuple[Result, str]] = {}
     for entry in entries:
         if entry.path is None:
-            notes.append(f"{entry.label}: {entry.problem}")
             continue
         submission = graded[entry.path]
         prefix = f"{entry.label}: " if several else ""
@@ -253,6 +252,26 @@ def combine(submitted: Submitted, graded: dict[str, Submission]) -> Submission:
         notes,
         **who,
     )
+
+
+def _other_files(entries: list) -> list[str]:
+    """Notes on the files that were not graded: each one, or, past a few plain
+    non-notebooks (a cloned repository's README, its code), one note naming some."""
+    skipped = [e for e in entries if e.path is None]
+    plain = [e for e in skipped if e.problem.startswith("not a notebook")]
+    notes = [f"{e.label}: {e.problem}" for e in skipped if e not in plain]
+    if len(plain) <= _LISTED:
+        return [f"{e.label}: {e.problem}" for e in plain] + notes
+    names = ", ".join(e.label for e in plain[:_LISTED])
+    more = len(plain) - _LISTED
+    return [
+        f"{len(plain)} files are not notebooks and were not graded: {names} and "
+        f"{more} more",
+        *notes,
+    ]
+
+
+_LISTED = 5
 
 
 def _exercise_order(exercise_id: str) -> tuple[int, ...]:

@@ -29,7 +29,9 @@ LMS bulk downloads are recognised by their file names:
 
 Every file is reported: a notebook is graded, anything else (a PDF, Canvas's
 ``_text.html`` for a text entry, Moodle's ``onlinetext`` folder) is listed as not graded
-with the reason, and never stops the batch. Archives come from learners, so reading one
+with the reason, and never stops the batch. Hidden files and folders (``.git``,
+``.ipynb_checkpoints``) and what operating systems add to archives (``__MACOSX``) are no
+one's work and are passed over. Archives come from learners, so reading one
 is bounded: at most ``Bounds.members`` members and ``Bounds.total`` uncompressed bytes
 in all, each notebook at most ``MAX_NOTEBOOK_BYTES``, counted while reading (a member
 that lies about its size is cut off); members with absolute paths, ``..``, drive
@@ -78,7 +80,7 @@ _MOODLE = re.compile(
     r"(?P<rest>.*)$",
     re.DOTALL,
 )
-_JUNK = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
+_JUNK = {"__MACOSX", "Thumbs.db", "desktop.ini"}  # and every hidden name (``_skipped``)
 _ARCHIVE_DEPTH = 2  # an archive, and a learner's archive inside it
 
 
@@ -188,8 +190,8 @@ def collect(
 ) -> Collection:
     """The submissions in ``paths`` (notebooks, folders, archives), by learner.
 
-    ``keep(learner)`` False leaves that learner's archive members unread (another machine
-    grades them); the learner is still listed.
+    ``keep(learner)`` False leaves that learner's archive members unread (another
+    machine grades them); the learner is still listed.
     """
     bounds = bounds or Bounds()
     found = Collection()
@@ -247,6 +249,12 @@ def _safe_name(name: str) -> str:
     return cleaned
 
 
+def _skipped(name: str) -> bool:
+    """Names that are no one's work: hidden ones (``.git``, ``.ipynb_checkpoints``,
+    macOS's ``._`` files) and what operating systems add to archives."""
+    return name.startswith(".") or name in _JUNK
+
+
 def _is_notebook(name: str) -> bool:
     return name.lower().endswith(".ipynb")
 
@@ -273,9 +281,9 @@ def _add_file(
 
 def _collect_folder(found: Collection, root: str, bounds: Bounds) -> None:
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _JUNK)
+        dirs[:] = sorted(d for d in dirs if not _skipped(d))
         for name in sorted(files):
-            if name in _JUNK:
+            if _skipped(name):
                 continue
             path = os.path.join(folder, name)
             relative = PurePosixPath(*Path(os.path.relpath(path, root)).parts)
@@ -416,7 +424,7 @@ def _collect_member(
         )
         return
     parts = parts[strip:] if len(parts) > strip else parts
-    if parts[0] in _JUNK or parts[-1] in _JUNK:
+    if any(map(_skipped, parts)):
         return
     learner, original = (owner, parts[-1]) if owner else _owner(parts, where)
     if found.keep is not None and not found.keep(learner):
