@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -583,3 +584,43 @@ def test_the_grade_on_push_workflow_runs_without_classroom(tmp_path):
     grades = json.loads((tmp_path / "grades" / "grades.json").read_text())
     assert [g["score"] for g in grades] == [13, 0]
     assert len(list((tmp_path / "grades" / "feedback").glob("*.html"))) == 2
+
+
+def test_the_kubernetes_manifests_and_the_image_agree(tmp_path):
+    """What the cluster runs is what the tests above run: the pods of the Indexed Job run
+    grade-shard.sh with SHARDS equal to the Job's completions, the merge Job runs
+    merge.sh for the same count, both mount the claim volume.yaml creates, and the image
+    holds both scripts, bubblewrap, and a pinned Python 3.11."""
+    yaml = pytest.importorskip("yaml")
+    folder = ROOT / "deploy" / "kubernetes"
+    [claim] = yaml.safe_load_all((folder / "volume.yaml").read_text())
+    documents = list(yaml.safe_load_all((folder / "job.yaml").read_text()))
+    [policy] = [d for d in documents if d["kind"] == "NetworkPolicy"]
+    [job] = [d for d in documents if d["kind"] == "Job"]
+    merge = yaml.safe_load((folder / "merge-job.yaml").read_text())
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"]
+    pods = [spec["template"]["spec"], merge["spec"]["template"]["spec"]]
+    [grade], [final] = (p["containers"] for p in pods)
+    env = {e["name"]: e["value"] for e in grade["env"]}
+    assert grade["command"] == ["grade-shard.sh"] and final["command"] == ["merge.sh"]
+    assert env["SHARDS"] == str(spec["completions"])
+    assert {e["name"]: e["value"] for e in final["env"]}["SHARDS"] == env["SHARDS"]
+    assert grade["image"] == final["image"]
+    for pod in pods:
+        [data] = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+        assert data["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+        assert pod["restartPolicy"] == "Never"
+    labels = spec["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in policy["spec"] and "egress" not in policy["spec"]
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-\w+$", dockerfile, re.M)
+    assert "bubblewrap" in dockerfile and "labkit-grade prepare" in dockerfile
+    assert "deploy/grade-shard.sh deploy/merge.sh /usr/local/bin/" in dockerfile
+    for script in ("grade-shard.sh", "merge.sh"):
+        path = ROOT / "deploy" / script
+        assert os.access(path, os.X_OK)
+        assert subprocess.run(["sh", "-n", str(path)]).returncode == 0
