@@ -586,9 +586,9 @@ def test_the_grade_on_push_workflow_runs_without_classroom(tmp_path):
     assert len(list((tmp_path / "grades" / "feedback").glob("*.html"))) == 2
 
 
-def test_the_kubernetes_manifests_and_the_image_agree(tmp_path):
-    """What the cluster runs is what the tests above run: the pods of the Indexed Job run
-    grade-shard.sh with SHARDS equal to the Job's completions, the merge Job runs
+def test_the_kubernetes_manifests_and_the_image_agree():
+    """What the cluster runs is what the tests above run: the pods of the Indexed Job
+    run grade-shard.sh with SHARDS equal to the Job's completions, the merge Job runs
     merge.sh for the same count, both mount the claim volume.yaml creates, and the image
     holds both scripts, bubblewrap, and a pinned Python 3.11."""
     yaml = pytest.importorskip("yaml")
