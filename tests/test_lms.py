@@ -544,6 +544,21 @@ def test_merge_refuses_a_learner_in_the_wrong_shard(tmp_path, capsys):
     assert "belongs to shard" in capsys.readouterr().err
 
 
+def test_the_job_summary_stays_under_githubs_limit():
+    from labkit.exercises import get
+    from labkit.exercises.scoring import failure
+    from labkit.grade.grader import Submission
+    from labkit.grade.job_summary import job_summary
+
+    result = failure(get("99.1"), "error", "é" * 5000)  # two bytes a character
+    many = [Submission(f"n{k}.ipynb", 0.0, 2, [result]) for k in range(2000)]
+    text = job_summary(many, limit=100_000)
+    assert len(text.encode()) <= 100_000 + 100
+    assert text.endswith("more submissions: see the gradebook.\n")
+    shown = text.count("### ")
+    assert 0 < shown < 2000 and f"{2000 - shown} more submissions" in text
+
+
 # ------------------------------------------------------------------------ the workflow
 
 

@@ -22,6 +22,7 @@ __all__ = ["job_summary", "md"]
 
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:>])")
 _MAX_FEEDBACK = 600
+MAX_CHARS = 900_000
 
 
 def md(text: object, limit: int | None = None) -> str:
@@ -32,29 +33,41 @@ def md(text: object, limit: int | None = None) -> str:
     return _PUNCTUATION.sub(r"\\\1", html.escape(flat, quote=True))
 
 
-def job_summary(submissions: list[Submission], heading: str = "Grades") -> str:
-    """The Markdown of one run: a heading, then a section per submission."""
-    out = [f"## {md(heading)}", ""]
-    for s in submissions:
-        who = s.learner_name or s.learner_id
-        title = md(s.path) + (f" ({md(who)})" if who else "")
-        if s.error is not None:
-            out += [f"### {title}: not graded", "", md(s.error), ""]
-            continue
-        out += [
-            f"### {title}: {s.score:g} / {s.max_score:g} points",
-            "",
-            "| exercise | points | status | feedback |",
-            "|---|---:|---|---|",
-        ]
-        for r in s.exercises:
-            feedback = "" if r.status == "passed" else md(r.feedback, _MAX_FEEDBACK)
-            out.append(
-                f"| {md(r.id)} {md(r.title)} | {r.score:g} / {r.max_score:g} | "
-                f"{md(r.status.replace('_', ' '))} | {feedback} |"
-            )
-        out.append("")
-        out += [f"- note: {md(w, _MAX_FEEDBACK)}" for w in s.warnings]
-        if s.warnings:
-            out.append("")
-    return "\n".join(out) + "\n"
+def job_summary(
+    submissions: list[Submission], heading: str = "Grades", limit: int = MAX_CHARS
+) -> str:
+    """The Markdown of one run: a heading, then a section per submission, as many as
+    fit in ``limit`` bytes (GitHub refuses a job summary over 1 MiB); a last line says
+    how many did not fit."""
+    out = [f"## {md(heading)}\n\n"]
+    size = len(out[0])
+    for shown, s in enumerate(submissions):
+        section = _section(s)
+        size += len(section.encode("utf-8", "surrogateescape"))
+        if size > limit:
+            left = len(submissions) - shown
+            return "".join(out) + f"{left} more submissions: see the gradebook.\n"
+        out.append(section)
+    return "".join(out)
+
+
+def _section(s: Submission) -> str:
+    who = s.learner_name or s.learner_id
+    title = md(s.path) + (f" ({md(who)})" if who else "")
+    if s.error is not None:
+        return f"### {title}: not graded\n\n{md(s.error)}\n\n"
+    out = [
+        f"### {title}: {s.score:g} / {s.max_score:g} points",
+        "",
+        "| exercise | points | status | feedback |",
+        "|---|---:|---|---|",
+    ]
+    for r in s.exercises:
+        feedback = "" if r.status == "passed" else md(r.feedback, _MAX_FEEDBACK)
+        out.append(
+            f"| {md(r.id)} {md(r.title)} | {r.score:g} / {r.max_score:g} | "
+            f"{md(r.status.replace('_', ' '))} | {feedback} |"
+        )
+    out.append("")
+    out += [f"- note: {md(w, _MAX_FEEDBACK)}" for w in s.warnings]
+    return "\n".join(out) + ("\n\n" if s.warnings else "\n")
