@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from ..training import EarlyStopping
-from . import Case, exercise
-from ._oracle import float64_tensor as _t, to_numpy as _np
-
+from . import Case, Mistake, exercise
+from ._oracle import float64_tensor as _t
+from ._oracle import to_numpy as _np
 
 # 6.1 -------------------------------------------------------------------------------------------
 
@@ -44,6 +44,45 @@ def _torch_regularized(w, b, X, y, l1, l2):
     return float(J.detach()), _np(wt.grad), float(bt.grad)
 
 
+_FACTOR_TWO = 'chapter 6, box "Common pitfall: the factor 2"'
+_PENALTIES = 'chapter 6, section "Three ways of writing the same penalty"'
+_EACH_PENALTY = 'chapter 6, section "What each penalty does to a weight"'
+
+
+def _penalty_variant(
+    w,
+    b,
+    X,
+    y,
+    l1,
+    l2,
+    *,
+    l2_grad=1.0,
+    l1_scale=1.0,
+    data_half=True,
+    penalise_bias=False,
+    sign_zero=0.0,
+):
+    m = X.shape[0]
+    r = X @ w + b - y
+    data = (r @ r) / (2 * m if data_half else m)
+    J = data + l2 / (2 * m) * (w @ w) + l1_scale * l1 / m * np.abs(w).sum()
+    sign = np.where(w == 0, sign_zero, np.sign(w))
+    dw = X.T @ r / (m if data_half else m / 2) + l2_grad * l2 / m * w
+    dw = dw + l1_scale * l1 / m * sign
+    db = r.sum() / (m if data_half else m / 2)
+    if penalise_bias:
+        J, db = J + l2 / (2 * m) * b**2, db + l2 / m * b
+    return float(J), dw, float(db)
+
+
+def _penalty_mistake(**variant):
+    def wrong(w, b, X, y, l1, l2):
+        return _penalty_variant(w, b, X, y, l1, l2, **variant)
+
+    return wrong
+
+
 @exercise(
     "6.1",
     title="An L1 + L2 penalised squared-error loss and its gradient",
@@ -52,26 +91,65 @@ def _torch_regularized(w, b, X, y, l1, l2):
     reference=_regularized_loss_and_grad,
     rtol=1e-10,
     hints=(
-        "With m examples: J = sum(r**2)/(2m) + l2/(2m) * sum(w**2) + l1/m * sum(|w|), "
-        "r = Xw + b - y. "
-        "The L2 term's gradient is (l2/m) * w (the 2 cancels the 1/2), the L1 term's "
-        "is "
-        "(l1/m) * sign(w) with sign(0) = 0 (np.sign), and the bias b is not penalised.",
+        "In the divide-by-m convention the 1/2 in front of the L2 term cancels the 2 "
+        "of the derivative, |w| has the derivative sign(w) with sign(0) = 0, and the "
+        f"bias is not penalised. Reread {_PENALTIES} and {_FACTOR_TWO}.",
+        "With r = Xw + b - y: J = r @ r / (2m) + l2 / (2m) * w @ w + l1 / m * "
+        "sum(|w|); dJ/dw = X.T @ r / m + (l2 / m) * w + (l1 / m) * np.sign(w); "
+        "dJ/db = sum(r) / m.",
+    ),
+    mistakes=(
+        Mistake(
+            "l2-gradient-doubled",
+            "The L2 gradient was taken as 2 * (l2 / m) * w; the 1/2 in l2 / (2m) "
+            "cancels the 2, leaving (l2 / m) * w.",
+            _FACTOR_TWO,
+            _penalty_mistake(l2_grad=2.0),
+        ),
+        Mistake(
+            "l1-halved",
+            "The L1 term was written l1 / (2m) * sum(|w|), copying the L2 term's 1/2; "
+            "it is l1 / m * sum(|w|).",
+            _PENALTIES,
+            _penalty_mistake(l1_scale=0.5),
+        ),
+        Mistake(
+            "no-half-on-the-data-term",
+            "The squared error was divided by m instead of 2m, doubling the data term "
+            "and its gradient.",
+            _PENALTIES,
+            _penalty_mistake(data_half=False),
+        ),
+        Mistake(
+            "bias-penalised",
+            "The bias was penalised too; the penalty applies to the weights only.",
+            _PENALTIES,
+            _penalty_mistake(penalise_bias=True),
+        ),
+        Mistake(
+            "sign-of-zero-is-one",
+            "The derivative of |w| at w = 0 was taken as 1; use sign(0) = 0 (np.sign).",
+            _EACH_PENALTY,
+            _penalty_mistake(sign_zero=1.0),
+        ),
     ),
 )
 def _regularized_cases():
     rng = np.random.default_rng(601)
     cases = []
     for label, m, d, l1, l2, zeros in [
-        ("m=20, d=3, L2 only", 20, 3, 0.0, 0.7, False),
-        ("m=15, d=5, L1 only", 15, 5, 0.4, 0.0, False),
+        ("m=20, d=3, L1 and L2", 20, 3, 0.4, 0.7, False),
+        ("m=15, d=5, L1 and L2", 15, 5, 0.1, 3.0, False),
         ("m=30, d=6, L1 and L2", 30, 6, 0.3, 2.0, False),
-        ("some weights exactly 0, L1 and L2", 12, 6, 1.5, 0.5, True),
+        ("half the weights exactly 0, L1 and L2", 12, 6, 1.5, 0.5, True),
         ("one example (m=1), d=4", 1, 4, 0.2, 0.9, False),
-        ("no penalty", 10, 3, 0.0, 0.0, False),
+        ("m=8, d=2, strong L1", 8, 2, 5.0, 0.1, False),
+        ("m=10, d=3, L2 only", 10, 3, 0.0, 0.7, False),
+        ("m=9, d=4, L1 only", 9, 4, 0.4, 0.0, False),
     ]:
         X, y = rng.normal(size=(m, d)), rng.normal(size=m)
         w, b = rng.normal(size=d), float(rng.normal())
+        w[0] = 0.0  # every case has a weight exactly at 0
         if zeros:
             w[::2] = 0.0
         cases.append(
@@ -109,6 +187,40 @@ def _torch_dropout(x, u, p, grad_out, training):
     return _np(y), _np(xt.grad)
 
 
+_DROPOUT = 'chapter 6, section "Dropout"'
+_DROPPED = 'chapter 6, box "Common pitfall: which draws are dropped"'
+
+
+def _dropout_variant(
+    x,
+    u,
+    p,
+    grad_out,
+    training,
+    *,
+    keep_below_p=False,
+    rescale=True,
+    scale_at_eval=False,
+    mask_backward=True,
+):
+    if not training:
+        factor = (1 - p) if scale_at_eval else 1.0
+        return x * factor, grad_out * factor
+    keep = (u < p) if keep_below_p else (u >= p)
+    with np.errstate(all="ignore"):
+        mask = keep / (1 - p) if rescale and p < 1 else keep * 1.0
+    if p == 1:
+        mask = np.zeros_like(x)
+    return x * mask, (grad_out * mask if mask_backward else grad_out.copy())
+
+
+def _dropout_mistake(**variant):
+    def wrong(x, u, p, grad_out, training):
+        return _dropout_variant(x, u, p, grad_out, training, **variant)
+
+    return wrong
+
+
 @exercise(
     "6.2",
     title="Inverted dropout, forward and backward",
@@ -117,14 +229,42 @@ def _torch_dropout(x, u, p, grad_out, training):
     reference=_inverted_dropout,
     rtol=1e-12,
     hints=(
-        "p is the probability of DROPPING a unit (torch's convention): keep a unit "
-        "where "
-        "u >= p, so about 1 - p of them survive, and divide the survivors by 1 - p. "
-        "The "
-        "backward multiplies grad_out by the same scaled mask. With training=False "
-        "both "
-        "pass through unchanged; with p = 1 everything is dropped (return zeros, not "
-        "NaN).",
+        "p is the probability of dropping a unit, the survivors are scaled up during "
+        "training so that nothing changes at evaluation, and the backward pass goes "
+        f"through the same mask. Reread {_DROPOUT} and {_DROPPED}.",
+        "Training: mask = (u >= p) / (1 - p) (zeros when p = 1); return x * mask and "
+        "grad_out * mask. Evaluation: return x and grad_out unchanged.",
+    ),
+    mistakes=(
+        Mistake(
+            "keep-below-p",
+            "The units with u < p were kept, so a fraction p survives; p is the "
+            "probability of DROPPING a unit, and u >= p is kept.",
+            _DROPPED,
+            _dropout_mistake(keep_below_p=True),
+        ),
+        Mistake(
+            "scaled-at-evaluation",
+            "The old, non-inverted dropout: unscaled at training time, multiplied by "
+            "1 - p at evaluation; inverted dropout scales during training and leaves "
+            "evaluation alone.",
+            _DROPOUT,
+            _dropout_mistake(rescale=False, scale_at_eval=True),
+        ),
+        Mistake(
+            "no-rescaling",
+            "The kept units were not divided by 1 - p at training time, so the layer's "
+            "output shrinks by 1 - p on average and evaluation sees other scales.",
+            _DROPOUT,
+            _dropout_mistake(rescale=False),
+        ),
+        Mistake(
+            "unmasked-backward",
+            "The gradient was passed back unmasked; dropped units get no gradient, "
+            "kept ones the same 1 / (1 - p) factor as in the forward pass.",
+            _DROPOUT,
+            _dropout_mistake(mask_backward=False),
+        ),
     ),
 )
 def _dropout_cases():
@@ -134,6 +274,12 @@ def _dropout_cases():
         ("p=0.5, shape (4, 6)", (4, 6), 0.5, True),
         ("p=0.2, shape (10, 3)", (10, 3), 0.2, True),
         ("p=0.9, shape (3, 2, 5)", (3, 2, 5), 0.9, True),
+        ("p=0.1, shape (8, 8)", (8, 8), 0.1, True),
+        ("p=0.3, shape (5,)", (5,), 0.3, True),
+        ("p=0.7, shape (2, 3, 4)", (2, 3, 4), 0.7, True),
+        ("p=0.45, shape (6, 2)", (6, 2), 0.45, True),
+        ("p=0.6, shape (3, 3)", (3, 3), 0.6, True),
+        ("p=0.25, shape (7, 3)", (7, 3), 0.25, True),
         ("p=0 keeps everything, shape (5,)", (5,), 0.0, True),
         ("p=1 drops everything, shape (2, 4)", (2, 4), 1.0, True),
         ("evaluation mode, p=0.5, shape (4, 4)", (4, 4), 0.5, False),
