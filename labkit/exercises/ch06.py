@@ -325,6 +325,69 @@ def _noisy_u_curve(rng, n: int, noise: float) -> np.ndarray:
     return 1.0 / (1.0 + 8 * t) + 0.6 * t**2 + noise * rng.normal(size=n)
 
 
+_NOISY_GRIDS = [
+    ("noisy curve of 60 epochs on a 0.05 grid, patience 5", 60, 0.02, 5, 0.0, 0.05),
+    ("noisy curve of 200 epochs on a 0.05 grid, patience 20", 200, 0.03, 20, 0.0, 0.05),
+    (
+        "noisy curve on a 0.02 grid, patience 10, min_delta 0.01",
+        150,
+        0.02,
+        10,
+        0.01,
+        0.02,
+    ),
+    ("noisy curve of 80 epochs on a 0.05 grid, patience 4", 80, 0.015, 4, 0.0, 0.05),
+]
+
+_EARLY = 'chapter 6, section "Early stopping"'
+_UPTICK = 'chapter 6, box "Common pitfall: stopping at the first uptick"'
+
+
+def _stopping_variant(
+    val_losses,
+    patience,
+    min_delta,
+    *,
+    improves=None,
+    against_previous=False,
+    keep_last=False,
+    late=0,
+):
+    improves = improves or (lambda loss, ref: loss < ref - min_delta)
+    best, best_epoch, wait, previous = np.inf, 0, 0, np.inf
+    for epoch, loss in enumerate(val_losses):
+        ref = previous if against_previous else best
+        if improves(loss, ref):
+            best, best_epoch, wait = loss, epoch, 0
+        else:
+            wait += 1
+            if wait >= patience + late:
+                return epoch, (epoch if keep_last else best_epoch)
+        previous = loss
+    last = len(val_losses) - 1
+    return last, (last if keep_last else best_epoch)
+
+
+def _stop_at_first_uptick(val_losses, patience, min_delta):
+    return _stopping_variant(val_losses, 1, min_delta)
+
+
+def _stop_ties_improve(val_losses, patience, min_delta):
+    return _stopping_variant(
+        val_losses,
+        patience,
+        min_delta,
+        improves=lambda loss, ref: loss <= ref - min_delta,
+    )
+
+
+def _stopping_mistake(**variant):
+    def wrong(val_losses, patience, min_delta):
+        return _stopping_variant(val_losses, patience, min_delta, **variant)
+
+    return wrong
+
+
 @exercise(
     "6.3",
     title="The early-stopping rule",
@@ -332,32 +395,91 @@ def _noisy_u_curve(rng, n: int, noise: float) -> np.ndarray:
     function="early_stopping",
     reference=_early_stopping,
     hints=(
-        "Walk through the losses keeping the best loss, its index and a counter. A "
-        "loss "
-        "improves only if loss < best - min_delta (then best, best index and counter "
-        "reset); "
-        "otherwise the counter grows, and when it reaches patience you stop at that "
-        "index. "
-        "If patience never runs out, training ends at the last index. Return Python "
-        "ints.",
+        "Only an improvement on the best loss so far, by more than min_delta, resets "
+        "the count, and the weights to keep are those of the best epoch, not of the "
+        f"last. Reread {_EARLY} and {_UPTICK}.",
+        "Keep best, best_epoch and a counter; if loss < best - min_delta, update both "
+        "and reset the counter, else add one and stop at this epoch when it reaches "
+        "patience; without a stop, return the last index. Return Python ints.",
+    ),
+    mistakes=(
+        Mistake(
+            "stop-at-first-uptick",
+            "Training stopped at the first epoch that did not improve, ignoring the "
+            "patience.",
+            _UPTICK,
+            _stop_at_first_uptick,
+        ),
+        Mistake(
+            "keep-the-last-weights",
+            "The epoch at which training stopped was returned as the one to keep; the "
+            "best weights are patience epochs older.",
+            _UPTICK,
+            _stopping_mistake(keep_last=True),
+        ),
+        Mistake(
+            "compared-with-the-previous-epoch",
+            "Improvement was judged against the previous epoch's loss; it must beat "
+            "the best loss so far.",
+            _EARLY,
+            _stopping_mistake(against_previous=True),
+        ),
+        Mistake(
+            "one-epoch-too-late",
+            "Training stopped one epoch after the count reached patience.",
+            _EARLY,
+            _stopping_mistake(late=1),
+        ),
+        Mistake(
+            "ties-improve",
+            "A loss equal to the best (loss <= best - min_delta) was counted as an "
+            "improvement; it must be strictly lower.",
+            _EARLY,
+            _stop_ties_improve,
+        ),
     ),
 )
 def _early_stopping_cases():
+    """Losses on a coarse grid make ties with the best loss common, and noise makes
+    wobbles (lower than the previous epoch, not than the best) common: most cases show
+    every mistake. Two edge cases (one epoch, patience never running out) come once."""
     rng = np.random.default_rng(603)
     fixed = [
-        ("a single uptick, patience 1", [1.0, 0.8, 0.85, 0.9, 0.7], 1, 0.0),
         (
-            "a dip after a plateau, patience 3",
-            [1.0, 0.8, 0.85, 0.9, 0.7, 0.75, 0.76, 0.77, 0.5],
+            "a tie with the best and a wobble, patience 3",
+            [1.0, 0.8, 0.9, 0.85, 0.8, 0.95, 0.97, 0.99],
             3,
             0.0,
         ),
-        ("equal values do not improve", [0.5, 0.5, 0.5, 0.4], 2, 0.0),
         (
-            "min_delta=0.1 ignores small gains",
-            [1.0, 0.95, 0.92, 0.91, 0.85, 0.84],
+            "min_delta=0.25: a gain of exactly 0.25 is not enough, patience 2",
+            [2.0, 1.5, 1.75, 1.25, 1.6, 1.7, 1.8],
+            2,
+            0.25,
+        ),
+        (
+            "a tie that ends the patience, patience 2",
+            [1.0, 0.5, 0.6, 0.5, 0.7, 0.8, 0.9],
+            2,
+            0.0,
+        ),
+        (
+            "a wobble, then a tie, patience 4",
+            [1.0, 0.5, 0.7, 0.6, 0.8, 0.5, 0.9, 1.0, 1.1],
+            4,
+            0.0,
+        ),
+        (
+            "improving at first, a wobble and a tie, patience 3",
+            [4.0, 3.0, 2.5, 2.0, 2.75, 2.25, 2.0, 3.0, 3.5, 3.25],
             3,
-            0.1,
+            0.0,
+        ),
+        (
+            "a tie at exactly min_delta=0.5, patience 5",
+            [3.0, 2.0, 2.5, 2.25, 1.5, 2.0, 1.75, 2.5, 3.0, 3.5, 4.0],
+            5,
+            0.5,
         ),
         ("patience never runs out", [3.0, 2.0, 1.0, 1.1, 0.9], 2, 0.0),
         ("one epoch only", [0.7], 5, 0.0),
@@ -370,12 +492,8 @@ def _early_stopping_cases():
         )
         for label, losses, patience, delta in fixed
     ]
-    for label, n, noise, patience, delta in [
-        ("noisy curve of 60 epochs, patience 5", 60, 0.02, 5, 0.0),
-        ("noisy curve of 200 epochs, patience 20", 200, 0.03, 20, 0.0),
-        ("noisy curve, patience 10, min_delta 0.01", 150, 0.02, 10, 0.01),
-    ]:
-        losses = _noisy_u_curve(rng, n, noise).tolist()
+    for label, n, noise, patience, delta, grid in _NOISY_GRIDS:
+        losses = (np.round(_noisy_u_curve(rng, n, noise) / grid) * grid).tolist()
         cases.append(
             Case(
                 label,
@@ -421,6 +539,57 @@ def _torch_batchnorm_forward(
     return _np(y), _np(rm), _np(rv)
 
 
+_BATCH_NORM = 'chapter 6, section "Batch normalisation"'
+_RUNNING_VAR = 'chapter 6, box "Common pitfall: the variance in the running estimate"'
+_BY_VARIANCE = 'chapter 6, box "Common pitfall: dividing by the variance"'
+
+
+def _bn_forward_variant(
+    x,
+    gamma,
+    beta,
+    running_mean,
+    running_var,
+    training,
+    momentum,
+    eps,
+    *,
+    ddof_norm=0,
+    ddof_running=1,
+    decay=False,
+    by_var=False,
+):
+    weight = 1 - momentum if decay else momentum
+    if training:
+        mean = x.mean(axis=0)
+        var = x.var(axis=0, ddof=ddof_norm)
+        running_mean = (1 - weight) * running_mean + weight * mean
+        running_var = (1 - weight) * running_var + weight * x.var(
+            axis=0, ddof=ddof_running
+        )
+    else:
+        mean, var = running_mean, running_var
+    scale = (var + eps) if by_var else np.sqrt(var + eps)
+    return gamma * (x - mean) / scale + beta, running_mean.copy(), running_var.copy()
+
+
+def _bn_forward_mistake(**variant):
+    def wrong(x, gamma, beta, running_mean, running_var, training, momentum, eps):
+        return _bn_forward_variant(
+            x,
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            training,
+            momentum,
+            eps,
+            **variant,
+        )
+
+    return wrong
+
+
 @exercise(
     "6.4",
     title="Batch norm forward, training and evaluation mode",
@@ -430,13 +599,42 @@ def _torch_batchnorm_forward(
     rtol=1e-10,
     atol=1e-12,
     hints=(
-        "Training: normalise with the batch mean and the BIASED batch variance (divide "
-        "by N), "
-        "then y = gamma * xhat + beta; update running = (1 - momentum) * running + "
-        "momentum "
-        "* stat, using the UNBIASED variance (times N / (N - 1)) for running_var. "
-        "Evaluation: "
-        "normalise with the running statistics and return them unchanged.",
+        "Training normalises with the batch's own statistics and folds them into the "
+        "running ones, torch's way; evaluation uses only the running ones. Reread "
+        f"{_BATCH_NORM} and {_RUNNING_VAR}.",
+        "Training: mean, var = x.mean(0), x.var(0) (biased); y = gamma * (x - mean) / "
+        "sqrt(var + eps) + beta; running = (1 - momentum) * running + momentum * stat, "
+        "with x.var(0, ddof=1) for running_var. Evaluation: the same y with the "
+        "running statistics, returned unchanged.",
+    ),
+    mistakes=(
+        Mistake(
+            "normalised-with-unbiased-variance",
+            "The batch was normalised with the unbiased variance (divided by N - 1); "
+            "the layer uses the biased one, and the unbiased one only for running_var.",
+            _RUNNING_VAR,
+            _bn_forward_mistake(ddof_norm=1),
+        ),
+        Mistake(
+            "running-variance-biased",
+            "running_var averaged the biased batch variance; torch averages the "
+            "unbiased one (times N / (N - 1)).",
+            _RUNNING_VAR,
+            _bn_forward_mistake(ddof_running=0),
+        ),
+        Mistake(
+            "momentum-as-decay",
+            "momentum was read as the decay of the past; in torch it is the weight of "
+            "the new batch statistic.",
+            'chapter 6, section "The running statistics are an EWMA"',
+            _bn_forward_mistake(decay=True),
+        ),
+        Mistake(
+            "divided-by-the-variance",
+            "x - mean was divided by var + eps instead of its square root.",
+            _BY_VARIANCE,
+            _bn_forward_mistake(by_var=True),
+        ),
     ),
 )
 def _batchnorm_forward_cases():
@@ -447,6 +645,8 @@ def _batchnorm_forward_cases():
         ("training, N=2 (the N/(N-1) factor is 2)", 2, 4, True, 0.1, 1e-5),
         ("training, N=64, C=5, momentum 0.3", 64, 5, True, 0.3, 1e-5),
         ("training, large eps=0.5", 6, 2, True, 0.1, 0.5),
+        ("training, N=3, C=6, momentum 0.01", 3, 6, True, 0.01, 1e-5),
+        ("training, momentum 1 (the batch's statistics)", 12, 2, True, 1.0, 1e-5),
         ("evaluation mode, N=5, C=3", 5, 3, False, 0.1, 1e-5),
         ("evaluation mode, one example", 1, 4, False, 0.1, 1e-3),
     ]:
@@ -486,6 +686,22 @@ def _torch_batchnorm_backward(x, gamma, grad_out, eps):
     return _np(xt.grad), _np(gt.grad), _np(bt.grad)
 
 
+def _bn_backward_constants(x, gamma, grad_out, eps):
+    std = np.sqrt(x.var(axis=0) + eps)
+    xhat = (x - x.mean(axis=0)) / std
+    return grad_out * gamma / std, (grad_out * xhat).sum(axis=0), grad_out.sum(axis=0)
+
+
+def _bn_backward_without_gamma(x, gamma, grad_out, eps):
+    dx = _batchnorm_backward(x, np.ones_like(gamma), grad_out, eps)[0]
+    return (dx, *_batchnorm_backward(x, gamma, grad_out, eps)[1:])
+
+
+def _bn_backward_means(x, gamma, grad_out, eps):
+    dx, dgamma, dbeta = _batchnorm_backward(x, gamma, grad_out, eps)
+    return dx, dgamma / len(x), dbeta / len(x)
+
+
 @exercise(
     "6.5",
     title="Batch norm backward in training mode",
@@ -495,12 +711,35 @@ def _torch_batchnorm_backward(x, gamma, grad_out, eps):
     rtol=1e-9,
     atol=1e-11,
     hints=(
-        "dbeta = sum of grad_out over the batch, dgamma = sum of grad_out * xhat. For "
-        "dx "
-        "remember that the mean and the variance depend on every x in the batch: with "
-        "dxhat = grad_out * gamma, dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * "
-        "xhat)) "
-        "/ sqrt(var + eps), means over the batch axis, var the biased batch variance.",
+        "The batch mean and variance depend on every example, so each x_i reaches the "
+        "loss through every output of its feature, not only through y_i. Reread "
+        f"{_BATCH_NORM}.",
+        "dbeta = grad_out.sum(0), dgamma = (grad_out * xhat).sum(0); with dxhat = "
+        "grad_out * gamma, dx = (dxhat - dxhat.mean(0) - xhat * (dxhat * xhat).mean(0)) "
+        "/ sqrt(var + eps), var the biased batch variance.",
+    ),
+    mistakes=(
+        Mistake(
+            "statistics-as-constants",
+            "The batch mean and variance were treated as constants, so dx lacks the "
+            "two terms through them (it then does not sum to zero over the batch).",
+            _BATCH_NORM,
+            _bn_backward_constants,
+        ),
+        Mistake(
+            "gamma-forgotten",
+            "dx was computed as if gamma were 1; the upstream gradient reaches xhat "
+            "multiplied by gamma.",
+            _BATCH_NORM,
+            _bn_backward_without_gamma,
+        ),
+        Mistake(
+            "parameter-gradients-averaged",
+            "dgamma and dbeta were averaged over the batch; they are sums, as every "
+            "example's output depends on them.",
+            _BATCH_NORM,
+            _bn_backward_means,
+        ),
     ),
 )
 def _batchnorm_backward_cases():
