@@ -130,9 +130,13 @@ def test_a_moodle_download_maps_every_file_to_its_learner(tmp_path):
             "Participant_503_assignsubmission_file_/99_fixtures.ipynb": SOLVED,
         },
     )
-    flat = make_zip(
+    flat = make_zip(  # the older flat layout, unpacked into a folder and zipped again
         tmp_path / "flat.zip",
-        {"Alan Turing_601_assignsubmission_file_99_fixtures.ipynb": SOLVED},
+        {
+            "download/Alan Turing_601_assignsubmission_file_99_fixtures.ipynb": SOLVED,
+            "download/Alan Turing_601_assignsubmission_file_notes.ipynb": STUB,
+            "download/Kurt Goedel_602_assignsubmission_file_99_fixtures.ipynb": SOLVED,
+        },
     )
     out = tmp_path / "grades.json"
     assert grade_cli(folders, flat, "--json", out) == 0
@@ -142,6 +146,7 @@ def test_a_moodle_download_maps_every_file_to_its_learner(tmp_path):
         "502": ("Grace Hopper", 0),
         "503": (None, 6),  # blind marking hides the name
         "601": ("Alan Turing", 6),
+        "602": ("Kurt Goedel", 6),
     }
     assert any("notes.txt: not a notebook" in w for w in grades["501"]["warnings"])
     assert any("onlinetext.html" in w for w in grades["502"]["warnings"])
@@ -160,9 +165,14 @@ def test_a_folder_of_learner_folders_grades_one_submission_per_folder(tmp_path):
         for name in ("README.md", "LICENSE", "setup.py", "a.py", "b.py", "c.py"):
             (repo / name).write_text("x")
     (tmp_path / "class" / "alone.ipynb").write_bytes(SOLVED)
+    unpacked = tmp_path / "class" / "canvas-download"  # a download, unzipped here
+    unpacked.mkdir()
+    (unpacked / "lovelaceada_77_1_99_fixtures.ipynb").write_bytes(SOLVED)
+    (unpacked / "turingalan_78_2_99_fixtures.ipynb").write_bytes(STUB)
     out = tmp_path / "grades.json"
     assert grade_cli(tmp_path / "class", "--json", out) == 0
     grades = by_learner(out)
+    assert (grades["77"]["score"], grades["78"]["score"]) == (6, 0)
     assert grades["ada"]["score"] == 6 and grades["grace"]["score"] == 0
     assert grades[str(tmp_path / "class" / "alone.ipynb")]["score"] == 6
     [note] = grades["ada"]["warnings"]  # one note for the six other files

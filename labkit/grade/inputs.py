@@ -268,7 +268,7 @@ def _not_notebook(name: str) -> str:
 def _add_file(
     found: Collection, learner: Learner, label: str, path: str, name: str
 ) -> None:
-    if os.path.islink(path) and learner.source != "file":
+    if os.path.islink(path):
         found.add(learner, FileEntry(label, problem="a symbolic link; not followed"))
     elif _is_notebook(name):
         found.add(learner, FileEntry(label, path))
@@ -304,16 +304,17 @@ def _collect_folder(found: Collection, root: str, bounds: Bounds) -> None:
 
 
 def _owner(parts: tuple[str, ...], label: str) -> tuple[Learner, str]:
-    """The learner of a file at ``parts`` inside a folder or an archive."""
-    if len(parts) == 1:
-        return _learner_of(parts[0], label)
-    top = parts[0]
-    learner, original = _learner_of(top, label)
-    if learner.source == "file":  # a folder per learner, named as the learner
-        return Learner("folder", top, None), parts[-1]
-    if learner.source == "moodle":
-        return learner, parts[-1]
-    return learner, parts[-1] if len(parts) > 1 else original
+    """The learner of a file at ``parts`` inside a folder or an archive, and the file's
+    original name: the first part named in an LMS's convention says who (a download
+    unpacked into a folder of its own is still read right); else the top folder, one
+    per learner; else the file is a submission of its own."""
+    for depth, part in enumerate(parts, start=1):
+        learner, original = _learner_of(part, label)
+        if learner.source != "file":
+            return learner, original if depth == len(parts) else parts[-1]
+    if len(parts) > 1:
+        return Learner("folder", parts[0], None), parts[-1]
+    return Learner("file", None, None, label), parts[0]
 
 
 # ----------------------------------------------------------------------------- archives
