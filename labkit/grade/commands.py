@@ -69,6 +69,10 @@ def merge_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if bool(args.canvas) != bool(args.roster):
         parser.error("--canvas and --roster go together")
+    for option in ("json", "csv", "canvas"):
+        path = getattr(args, option)
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            parser.error(f"--{option}: the folder of {path!r} does not exist")
     try:
         submissions = merge_shards(args.shards)
         outputs = [(args.json, gradebook_json(submissions))]
