@@ -296,6 +296,19 @@ def test_the_canvas_gradebook_fills_the_roster_by_canvas_id(tmp_path, capsys):
     assert rows[2] == ["", "", "", "", "", "Manual Posting"]  # copied as it is
     assert {r[1]: r[-1] for r in rows[3:]} == {"1234": "6", "2345": "2", "9999": "3"}
     assert "not in the roster" in capsys.readouterr().err  # 7777 is reported
+    grades = tmp_path / "grades.json"
+    assert (
+        grade_cli(
+            archive, *options, "--canvas-column", "Quiz 1 (556)", "--json", grades
+        )
+        == 0
+    )
+    names = {s["learner_id"]: s["learner_name"] for s in json.loads(grades.read_text())}
+    assert names == {
+        "1234": "Lovelace, Ada",
+        "2345": "Hopper, Grace",
+        "7777": "strangerjo",
+    }
     with pytest.raises(SystemExit):  # two assignment columns: which one?
         grade_cli(archive, *options)
     assert "--canvas-column" in capsys.readouterr().err

@@ -170,12 +170,16 @@ class _Outputs:
             )
             if path
         ]
-        self.feedback = args.feedback
+        self.feedback, self.roster = args.feedback, roster
         self.done: list[Submission | None] = [None] * batch.total
         self.written = 0.0
 
     def add(self, index: int, submission: Submission) -> None:
         self.done[index] = submission
+        if self.roster is not None:  # its names read better than a download's
+            submission.learner_name = (
+                self.roster.student(submission.learner_id) or submission.learner_name
+            )
         if self.feedback:
             feedback_html.write_page(self.feedback, submission)
         if time.monotonic() - self.written > 1.0:

@@ -58,6 +58,16 @@ class Roster:
         """The assignment columns (``Name (id)``), in order."""
         return [h for h in self.header if h not in IDENTITY and _ASSIGNMENT.match(h)]
 
+    def student(self, learner_id: str | None) -> str | None:
+        """The ``Student`` name of the row a learner id matches (as ``canvas_csv``
+        matches), or None."""
+        at = {h: i for i, h in enumerate(self.header)}
+        for name in _MATCH_ON:
+            for row in self.rows:
+                if name in at and learner_id and row[at[name]].strip() == learner_id:
+                    return row[at["Student"]].strip() or None
+        return None
+
 
 def read_roster(path: str | os.PathLike) -> Roster:
     """Read a gradebook exported from Canvas; ValueError when it is not one."""
