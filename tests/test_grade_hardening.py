@@ -316,3 +316,15 @@ def test_no_cache_writes_nothing_and_the_cache_is_private(tmp_path, capsys):
     assert len(folders) > 3
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in folders)
     capsys.readouterr()
+
+
+def test_a_gradebook_never_overwrites_a_submission(tmp_path, capsys):
+    notebook = fx.write_notebook(tmp_path / "a.ipynb", fx.SOLUTIONS)
+    before = notebook.read_bytes()
+    with pytest.raises(SystemExit) as stopped:
+        main([str(notebook), "--csv", str(notebook), "--no-cache"])
+    assert (
+        stopped.value.code == 2
+        and "is a submission to grade" in capsys.readouterr().err
+    )
+    assert notebook.read_bytes() == before

@@ -261,10 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits(timeout=args.timeout, memory=parse_size(args.memory))
         if args.jobs < 1:
             raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+        inputs = {os.path.realpath(path) for path in args.notebooks}
         for option in ("json", "csv", "canvas", "gradescope", "summary"):
             path = getattr(args, option)
             if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
                 raise ValueError(f"--{option}: the folder of {path!r} does not exist")
+            if path and os.path.realpath(path) in inputs:
+                raise ValueError(f"--{option}: {path!r} is a submission to grade")
         if args.feedback and not os.path.isdir(args.feedback):
             raise ValueError(f"--feedback: {args.feedback!r} is not a folder")
         if bool(args.canvas) != bool(args.roster):

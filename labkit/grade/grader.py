@@ -66,7 +66,7 @@ class Limits:
     timeout: float = 10.0
     memory: int = 2 * 2**30
     output: int = 2**20
-    reply: int = 16 * 2**20  # the largest exercise needs some 20 KiB
+    reply: int = 4 * 2**20  # 200 times what the largest exercise needs (20 KiB)
 
     def __post_init__(self) -> None:
         if not (
