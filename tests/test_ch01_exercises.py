@@ -1,9 +1,6 @@
-"""Chapter 1 exercises: the cases catch the mistakes they are built to catch.
-
-The generic grader tests hold every reference to full marks and every stub to zero; here each
-exercise's cases are shown to fail a plausible wrong answer (naive softmax, the column convention,
-U(0) = 1, a parity network that is wrong on one input), and the parity compare to accept other
-right answers.
+"""Chapter 1 exercises: what the registered mistakes (tests/test_exercise_mistakes.py)
+do not show: the oracles agree with labkit, the cases hold the edge they are built for, and
+the parity compare accepts other right answers.
 """
 
 import numpy as np
@@ -14,103 +11,62 @@ from labkit.exercises import get
 from labkit.exercises.scoring import evaluate
 
 
-def _failed_labels(exercise_id, fn):
-    result = evaluate(get(exercise_id), fn)
-    return [label for label, reason in result.cases if reason is not None]
-
-
 def test_references_pass_every_case():
     for k in range(1, 7):
         ex = get(f"1.{k}")
         assert evaluate(ex, ex.reference).status == "passed", ex.id
 
 
-def test_step_layer_cases_hold_ties_at_zero_and_catch_u0_equal_1():
-    ex = get("1.1")
-    X, W, b = ex.cases()[1].args
-    assert np.any(X @ W.T + b == 0)
-    failed = _failed_labels("1.1", lambda X, W, b: (X @ W.T + b >= 0).astype(float))
-    assert failed == ["12 integer inputs, 4 units, some z exactly 0"]
+def test_perceptron_oracle_is_labkit_units_perceptron():
+    for case in get("1.1").cases()[:-1]:  # labkit.units needs at least one epoch
+        X, y, epochs, lr = case.args
+        run = units.perceptron(X, y, epochs=epochs, lr=lr)
+        w, b, mistakes = case.expected
+        np.testing.assert_allclose(run.weight, w, rtol=1e-12, atol=1e-12)
+        assert run.bias == pytest.approx(b, abs=1e-12)
+        np.testing.assert_array_equal(run.mistakes, mistakes)
 
 
-def test_step_layer_catches_the_column_convention():
-    result = evaluate(
-        get("1.1"), lambda X, W, b: (W @ X.T + b[:, None] > 0).astype(float)
-    )
-    assert result.status in ("failed", "error")
+def test_perceptron_xor_case_never_settles():
+    case = next(c for c in get("1.1").cases() if "XOR" in c.label)
+    assert np.all(case.expected[2][2:] == 4)
 
 
-def test_mlp_forward_catches_a_missing_transpose_and_a_tanh_on_the_output():
-    wrong_output = lambda X, W1, b1, W2, b2: (
-        np.tanh(X @ W1.T + b1),
-        np.tanh(np.tanh(X @ W1.T + b1) @ W2.T + b2),
-    )
-    assert evaluate(get("1.2"), wrong_output).score == 0
-    no_transpose = lambda X, W1, b1, W2, b2: (
-        np.tanh(X @ W1 + b1),
-        np.tanh(X @ W1 + b1) @ W2 + b2,
-    )
-    assert evaluate(get("1.2"), no_transpose).score == 0
+def test_dense_layer_relu_cases_hit_z_equal_zero():
+    for case in get("1.2").cases():
+        X, W, b, activation = case.args
+        if "relu" in activation:
+            assert np.any(X @ W.T + b == 0), case.label
 
 
-def _naive_log_softmax(Z):
-    E = np.exp(Z)
-    return np.log(E / E.sum(axis=1, keepdims=True))
+def test_dense_layer_accepts_a_sigmoid_written_as_in_the_chapter():
+    def textbook(X, W, b, activation):
+        if activation != "sigmoid":
+            return get("1.2").reference(X, W, b, activation)
+        with np.errstate(over="ignore"):
+            A = 1.0 / (1.0 + np.exp(-(X @ W.T + b)))
+        return A, A * (1 - A)
 
-
-def test_log_softmax_cases_catch_the_naive_formula():
-    with np.errstate(all="ignore"):
-        failed = _failed_labels("1.3", _naive_log_softmax)
-    assert failed == [
-        "logits near 1000 (a naive exp overflows)",
-        "logits near -1000 (a naive exp underflows to 0)",
-    ]
+    assert evaluate(get("1.2"), textbook).status == "passed"
 
 
 def test_log_softmax_equal_logits_give_minus_log_c():
-    (Z,), expected = get("1.3").cases()[-1].args, get("1.3").cases()[-1].expected
+    case = next(c for c in get("1.3").cases() if "tie" in c.label)
+    (Z,) = case.args
     np.testing.assert_allclose(
-        expected, np.full_like(Z, -np.log(Z.shape[1])), rtol=1e-15
+        case.expected, np.full_like(Z, -np.log(Z.shape[1])), rtol=1e-15
     )
 
 
-def test_cross_entropy_cases_catch_the_naive_formula_and_a_sum():
-    def naive(logits, target):
-        return float(-_naive_log_softmax(logits)[np.arange(len(target)), target].mean())
-
-    with np.errstate(all="ignore"):
-        failed = _failed_labels("1.4", naive)
-    assert failed == ["confident logits of size 500 (a naive softmax gives nan or inf)"]
-
-    ref = get("1.4").reference
-    summed = lambda logits, target: ref(logits, target) * len(target)
-    assert _failed_labels("1.4", summed) == [c.label for c in get("1.4").cases()[:-1]]
-
-
-def test_logistic_step_cases_catch_a_naive_loss_and_a_missing_mean():
-    ref = get("1.5").reference
-
-    def naive_loss(X, y, w, b, lr):
-        _, w_new, b_new = ref(X, y, w, b, lr)
-        p = 1.0 / (1.0 + np.exp(-(X @ w + b)))
-        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))), w_new, b_new
-
-    with np.errstate(all="ignore"):
-        assert _failed_labels("1.5", naive_loss) == [
-            "weights of size 300: |z| in the hundreds"
-        ]
-
-    def summed_gradient(X, y, w, b, lr):
-        loss, w_new, b_new = ref(X, y, w, b, lr)
-        return loss, w - len(y) * (w - w_new), b - len(y) * (b - b_new)
-
-    assert _failed_labels("1.5", summed_gradient) == [
-        c.label for c in get("1.5").cases()[:-1]
-    ]
+def test_cross_entropy_cases_put_labels_far_below_the_maximum():
+    for case in get("1.4").cases()[1:-1]:
+        logits, target = case.args
+        gap = logits.max(axis=1) - logits[np.arange(len(target)), target]
+        assert np.all(gap >= 800), case.label
 
 
 def test_logistic_step_reference_equals_labkit_units_bce():
-    X, y, w, b, lr = get("1.5").cases()[2].args
+    X, y, w, b, lr = get("1.5").cases()[1].args
     loss, _, _ = get("1.5").reference(X, y, w, b, lr)
     assert loss == pytest.approx(
         units.binary_cross_entropy_with_logits(X @ w + b, y), rel=1e-14
@@ -128,7 +84,7 @@ def test_parity_compare_accepts_other_right_answers():
     assert evaluate(get("1.6"), scaled).status == "passed"
 
 
-@pytest.mark.parametrize("n", [1, 5, 8, 10])
+@pytest.mark.parametrize("n", [5, 8, 10])
 def test_parity_reference_is_right_beyond_the_cases(n):
     X = units.truth_table(n)
     W1, b1, W2, b2 = get("1.6").reference(n)
@@ -138,7 +94,7 @@ def test_parity_reference_is_right_beyond_the_cases(n):
 
 def test_parity_compare_names_the_wrong_input_and_bad_shapes():
     compare = get("1.6").compare
-    case = get("1.6").cases()[1]  # n = 3
+    case = get("1.6").cases()[2]  # n = 3
     W1, b1, W2, b2 = get("1.6").reference(3)
     b1_off = b1.copy()
     b1_off[2] = -3.5  # the "at least 3" unit never fires: 111 goes wrong
@@ -148,6 +104,7 @@ def test_parity_compare_names_the_wrong_input_and_bad_shapes():
         case.expected, (W1[:, :2], b1, W2, b2)
     )
     assert "W2 should have shape (1, 3)" in compare(case.expected, (W1, b1, W2[0], b2))
-    assert "tuple" in compare(case.expected, [W1, b1, W2, b2])
+    assert "tuple" in compare(case.expected, (W1, b1, W2))
+    assert compare(case.expected, [W1, b1, W2, b2]) is None  # a list is a sequence too
     assert "NaN" in compare(case.expected, (W1, b1 * np.nan, W2, b2))
     assert compare(case.expected, (W1, b1, W2, b2)) is None
