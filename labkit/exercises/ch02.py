@@ -1,8 +1,15 @@
 """Chapter 2 exercises: backpropagation.
 
+2.1 backpropagation through a chain of tanh units; 2.2 the backward of a linear layer
+followed by ReLU; 2.3 softmax cross-entropy, loss and gradient; 2.4 backpropagation through a
+two-layer network; 2.5 a central-difference gradient; 2.6 fans and initialisation scales;
+2.7 a training loop with gradient clipping.
+
 Every expected value comes from torch autograd in float64 (or from torch's own
-``clip_grad_norm_`` and init formulas) on seeded random inputs; the references below are model
-solutions in numpy, held to the same cases by the test suite.
+``clip_grad_norm_`` and init formulas) on seeded random inputs; the references below are
+model solutions in numpy, held to the same cases by the test suite. Each exercise
+registers the mistakes the chapter warns about, and its cases keep each of them at a
+quarter of the points or less.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Case, exercise
+from . import Case, Mistake, exercise
 from ._oracle import to_numpy as _np
 
 
@@ -23,82 +30,233 @@ def _t(array: np.ndarray, grad: bool = False) -> torch.Tensor:
     return tensor.requires_grad_(True) if grad else tensor
 
 
-# 2.1 -------------------------------------------------------------------------------------------
+# 2.1 --------------------------------------------------------------------------------------
 
 
-def _tanh_backward(grad_out, out):
-    """dL/dx = dL/dy * (1 - y**2), from the cached output y = tanh(x)."""
-    return grad_out * (1.0 - out**2)
+def _tanh_chain(x, y, w, weight_factor=None, input_of=None):
+    """Mean squared error of a chain f_l = tanh(w_l f_{l-1}), f_0 = x, and its gradient.
+
+    ``weight_factor(l, f, w)`` and ``input_of(l, f)`` let the mistakes below swap a factor.
+    """
+    f = [x]  # f[l]: (N,) output of layer l, f[0] = x
+    for w_l in w:
+        f.append(np.tanh(w_l * f[-1]))
+    L = len(w)
+    loss = float(np.mean((f[L] - y) ** 2))
+    delta = 2.0 * (f[L] - y) / len(x) * (1.0 - f[L] ** 2)  # dL/dz_L, (N,)
+    grad = np.zeros(L)
+    for l in range(L, 0, -1):
+        grad[l - 1] = np.sum((input_of or (lambda l, f: f[l - 1]))(l, f) * delta)
+        if l > 1:
+            factor = (weight_factor or (lambda l, f, w: w[l - 1]))(l, f, w)
+            delta = (1.0 - f[l - 1] ** 2) * factor * delta  # dL/dz_{l-1}
+    return loss, grad
+
+
+def _tanh_chain_reference(x, y, w):
+    return _tanh_chain(x, y, w)
+
+
+def _tanh_chain_slope_for_weight(x, y, w):
+    return _tanh_chain(x, y, w, weight_factor=lambda l, f, w: 1.0 - f[l] ** 2)
+
+
+def _tanh_chain_output_for_input(x, y, w):
+    return _tanh_chain(x, y, w, input_of=lambda l, f: f[l])
 
 
 @exercise(
     "2.1",
-    title="Backward of a tanh layer",
-    points=1,
-    function="tanh_backward",
-    reference=_tanh_backward,
+    title="Backpropagation through a chain of tanh units",
+    points=3,
+    function="tanh_chain",
+    reference=_tanh_chain_reference,
+    rtol=1e-10,
+    atol=1e-13,
     hints=(
-        "d tanh(x)/dx = 1 - tanh(x)**2, and the layer cached out = tanh(x); multiply "
-        "elementwise by grad_out.",
+        "Carry the adjoint delta_l = dL/dz_l down the chain; each step crosses one edge "
+        "of the graph, and the edge from f_l to z_{l+1} is the weight (reread 'A tanh "
+        "chain, by hand' and its pitfall).",
+        "Forward: f_0 = x, f_l = tanh(w_l f_{l-1}); loss = mean((f_L - y)**2). Backward: "
+        "delta_L = 2 (f_L - y) / N * (1 - f_L**2); dL/dw_l = sum over samples of "
+        "f_{l-1} delta_l; delta_{l-1} = (1 - f_{l-1}**2) * w_l * delta_l.",
+    ),
+    mistakes=(
+        Mistake(
+            "slope-for-weight",
+            "The factor for the edge from f_l to z_{l+1} was the tanh slope 1 - f_{l+1}^2; "
+            "that edge is a multiplication by the weight w_{l+1}.",
+            "'A tanh chain, by hand' (which derivative is the weight?)",
+            _tanh_chain_slope_for_weight,
+        ),
+        Mistake(
+            "output-for-input",
+            "dL/dw_l was f_l delta_l; z_l = w_l f_{l-1}, so the factor is the layer's "
+            "input f_{l-1}, not its output.",
+            "'A tanh chain, by hand'",
+            _tanh_chain_output_for_input,
+        ),
     ),
 )
-def _tanh_cases():
+def _tanh_chain_cases():
     rng = np.random.default_rng(201)
-    cases = []
-    for shape in [(5,), (8, 3), (2, 4, 6)]:
-        x = _t(rng.normal(scale=1.5, size=shape), grad=True)
-        grad_out = rng.normal(size=shape)
-        y = torch.tanh(x)
-        y.backward(_t(grad_out))
-        cases.append(
-            Case(f"x of shape {shape}", (grad_out, _np(y)), expected=_np(x.grad))
-        )
-    return cases
+
+    def case(label, x, y, w):
+        x, y, w = (np.asarray(v, dtype=np.float64) for v in (x, y, w))
+        wt, h = _t(w, grad=True), _t(x)
+        for l in range(len(w)):
+            h = torch.tanh(wt[l] * h)
+        loss = torch.mean((h - _t(y)) ** 2)
+        loss.backward()
+        return Case(label, (x, y, w), expected=(loss.item(), _np(wt.grad)))
+
+    return [
+        case(
+            "the chapter's example: x = 1, y = 0.5, three layers",
+            [1.0],
+            [0.5],
+            [0.8, -1.2, 1.5],
+        ),
+        case(
+            "4 samples, 3 layers",
+            rng.normal(size=4),
+            rng.normal(size=4),
+            rng.normal(size=3),
+        ),
+        case(
+            "16 samples, 6 layers",
+            rng.normal(size=16),
+            rng.uniform(-1, 1, 16),
+            rng.normal(scale=1.5, size=6),
+        ),
+        case(
+            "a deep chain: 20 layers of weight ~2",
+            rng.normal(size=5),
+            rng.uniform(-1, 1, 5),
+            rng.normal(2.0, 0.3, size=20),
+        ),
+        case(
+            "a zero weight in the middle blocks the layers below",
+            rng.normal(size=6),
+            rng.normal(size=6),
+            [1.2, -0.7, 0.0, 1.1],
+        ),
+        case(
+            "an input of 0 among others",
+            [0.0, 1.5, -2.0],
+            [0.3, -0.2, 0.9],
+            [1.3, -0.4, 2.1],
+        ),
+        case(
+            "saturated units: weights of 8",
+            rng.normal(size=3),
+            [0.1, 0.2, -0.3],
+            [8.0, -8.0, 8.0],
+        ),
+        case("one layer: logistic-like, no recursion", [0.5, -1.0], [1.0, -1.0], [0.7]),
+    ]
 
 
-# 2.2 -------------------------------------------------------------------------------------------
+# 2.2 --------------------------------------------------------------------------------------
 
 
-def _linear_backward(grad_out, X, W):
-    """For Y = X W^T + b: dX = dY W, dW = dY^T X, db = sum of dY over the batch."""
-    return grad_out @ W, grad_out.T @ X, grad_out.sum(axis=0)
+def _linear_relu_backward(grad_out, X, W, b):
+    """For Y = relu(X W^T + b): dZ = dY * [Z > 0], dX = dZ W, dW = dZ^T X, db = sum dZ."""
+    Z = X @ W.T + b  # (N, out)
+    dZ = grad_out * (Z > 0)
+    return dZ @ W, dZ.T @ X, dZ.sum(axis=0)
+
+
+def _linear_relu_backward_slope_one(grad_out, X, W, b):
+    dZ = grad_out * (X @ W.T + b >= 0)
+    return dZ @ W, dZ.T @ X, dZ.sum(axis=0)
+
+
+def _linear_relu_backward_divided_twice(grad_out, X, W, b):
+    dX, dW, db = _linear_relu_backward(grad_out, X, W, b)
+    return dX, dW / len(X), db / len(X)
+
+
+def _linear_relu_backward_transposed(grad_out, X, W, b):
+    dZ = grad_out * (X @ W.T + b > 0)
+    return dZ @ W, X.T @ dZ, dZ.sum(axis=0)
 
 
 @exercise(
     "2.2",
-    title="Backward of a linear layer for a batch",
-    points=2,
-    function="linear_backward",
-    reference=_linear_backward,
+    title="Backward of a linear layer followed by ReLU",
+    points=3,
+    function="linear_relu_backward",
+    reference=_linear_relu_backward,
     hints=(
-        "Let the shapes guide you: dX is (N, in) = (N, out) @ (out, in); dW is (out, in) = "
-        "(out, N) @ (N, in); db sums grad_out over the batch axis (axis 0).",
+        "Go through the ReLU first, then the linear map; let the shapes tell you each "
+        "product, and remember that grad_out already carries the loss's 1/N (reread "
+        "'Whole batches at once' and the pitfall on the ReLU derivative at zero).",
+        "Z = X @ W.T + b; dZ = grad_out * (Z > 0) (slope 0 at Z = 0, as torch); dX = dZ @ W "
+        "(N, in); dW = dZ.T @ X (out, in); db = dZ.sum(axis=0) (out,).",
+    ),
+    mistakes=(
+        Mistake(
+            "relu-slope-at-zero",
+            "The ReLU slope was taken as 1 at Z = 0; torch and labkit use 0 there, and "
+            "integer inputs hit Z = 0 exactly.",
+            "'Gradient checking' (the ReLU derivative at zero)",
+            _linear_relu_backward_slope_one,
+        ),
+        Mistake(
+            "divided-twice",
+            "dW and db were divided by N again, although grad_out already holds the "
+            "loss's 1/N: every weight gradient is N times too small.",
+            "'Whole batches at once' (dividing by the batch size twice)",
+            _linear_relu_backward_divided_twice,
+        ),
+        Mistake(
+            "transposed-weight-grad",
+            "dW was X^T dZ, of shape (in, out); the weight is (out, in), so dW = dZ^T X.",
+            "'Whole batches at once'",
+            _linear_relu_backward_transposed,
+        ),
     ),
 )
-def _linear_cases():
+def _linear_relu_cases():
     rng = np.random.default_rng(202)
+
+    def integers(*shape):
+        return rng.integers(-2, 3, size=shape).astype(np.float64)
+
     cases = []
-    for n, d_in, d_out in [(1, 3, 2), (6, 4, 5), (32, 10, 3)]:
-        X = _t(rng.normal(size=(n, d_in)), grad=True)
-        W = _t(rng.normal(size=(d_out, d_in)), grad=True)
-        b = _t(rng.normal(size=d_out), grad=True)
+    for label, n, d_in, d_out in [
+        ("one sample, 3 -> 3", 1, 3, 3),
+        ("6 samples, 4 -> 4", 6, 4, 4),
+        ("32 samples, 5 -> 5", 32, 5, 5),
+        ("8 samples, 3 -> 3, zero inputs", 8, 3, 3),
+        ("10 samples, 6 -> 6", 10, 6, 6),
+        ("12 samples, 2 -> 2, every unit off somewhere", 12, 2, 2),
+    ]:
+        X, W, b = integers(n, d_in), integers(d_out, d_in), integers(d_out)
+        if "zero inputs" in label:
+            X[: n // 2] = 0.0  # Z = b on those rows
+            b[0] = 0.0
+        X[0], b[-1] = 0.0, 0.0  # Z = 0 exactly at least once
         grad_out = rng.normal(size=(n, d_out))
-        F.linear(X, W, b).backward(_t(grad_out))
+        Xt, Wt, bt = _t(X, grad=True), _t(W, grad=True), _t(b, grad=True)
+        F.relu(F.linear(Xt, Wt, bt)).backward(_t(grad_out))
         cases.append(
             Case(
-                f"N={n}, in={d_in}, out={d_out}",
-                (grad_out, _np(X), _np(W)),
-                expected=(_np(X.grad), _np(W.grad), _np(b.grad)),
+                label,
+                (grad_out, X, W, b),
+                expected=(_np(Xt.grad), _np(Wt.grad), _np(bt.grad)),
             )
         )
     return cases
 
 
-# 2.3 -------------------------------------------------------------------------------------------
+# 2.3 --------------------------------------------------------------------------------------
 
 
 def _softmax_cross_entropy(logits, y):
-    """Mean cross-entropy of softmax(logits) against labels y, and its gradient (P - onehot(y)) / N."""
+    """Mean cross-entropy of softmax(logits) against labels y, and its gradient
+    (P - onehot(y)) / N."""
     n = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)  # (N, C), largest entry 0
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -108,6 +266,27 @@ def _softmax_cross_entropy(logits, y):
     return float(loss), grad / n
 
 
+def _softmax_ce_diagonal(logits, y):
+    loss, grad = _softmax_cross_entropy(logits, y)
+    n = logits.shape[0]
+    diagonal = np.zeros_like(grad)
+    diagonal[np.arange(n), y] = grad[np.arange(n), y]  # -(1 - p_y) / N, nothing else
+    return loss, diagonal
+
+
+def _softmax_ce_log_of_softmax(logits, y):
+    _, grad = _softmax_cross_entropy(logits, y)
+    P = np.exp(logits - logits.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return float(-np.log(P[np.arange(len(y)), y]).mean()), grad
+
+
+def _softmax_ce_gradient_not_averaged(logits, y):
+    loss, grad = _softmax_cross_entropy(logits, y)
+    return loss, grad * logits.shape[0]
+
+
 @exercise(
     "2.3",
     title="Softmax cross-entropy: loss and gradient",
@@ -115,23 +294,55 @@ def _softmax_cross_entropy(logits, y):
     function="softmax_cross_entropy",
     reference=_softmax_cross_entropy,
     hints=(
-        "The gradient of the mean loss is (softmax(logits) - onehot(y)) / N. For the loss use "
-        "log-softmax with the row maximum subtracted first, or large logits overflow exp.",
+        "Chain the loss through the whole softmax Jacobian, not only its diagonal: "
+        "every logit of a row moves the true class's probability (reread 'Softmax and "
+        "cross-entropy' and its pitfall). Keep the loss in log space.",
+        "Shift each row by its maximum; log_p = shifted - log(sum(exp(shifted))); loss = "
+        "-mean(log_p[range(N), y]); gradient = (exp(log_p) - onehot(y)) / N.",
+    ),
+    mistakes=(
+        Mistake(
+            "diagonal-jacobian",
+            "The softmax derivative was taken as p(1 - p), the Jacobian's diagonal: the "
+            "gradient then has -(1 - p_y)/N for the true class and 0 for every other.",
+            "'Softmax and cross-entropy' (the softmax derivative is not p(1 - p))",
+            _softmax_ce_diagonal,
+        ),
+        Mistake(
+            "log-of-softmax",
+            "The loss was the log of a computed probability, which rounds to 0 (log = "
+            "-inf) when the true class's logit is far below the maximum.",
+            "'Softmax and cross-entropy'",
+            _softmax_ce_log_of_softmax,
+        ),
+        Mistake(
+            "gradient-not-averaged",
+            "The gradient was P - onehot(y) without the 1/N of the mean loss.",
+            "'Softmax and cross-entropy'",
+            _softmax_ce_gradient_not_averaged,
+        ),
     ),
 )
 def _softmax_ce_cases():
     rng = np.random.default_rng(203)
     cases = []
-    for label, n, c, scale in [
-        ("N=1, 3 classes", 1, 3, 1.0),
-        ("N=8, 5 classes", 8, 5, 2.0),
-        ("N=64, 10 classes", 64, 10, 3.0),
-        ("N=6, 4 classes, logits near 1000", 6, 4, 1.0),
+    for label, n, c, scale, base in [
+        ("N=8, 5 classes", 8, 5, 2.0, 0.0),
+        ("N=1, 3 classes, wrong by 800", 1, 3, 1.0, 0.0),
+        ("N=6, 4 classes, logits near 1000, wrong by 800", 6, 4, 1.0, 1000.0),
+        ("N=64, 10 classes, wrong by 800", 64, 10, 3.0, 0.0),
+        ("N=5, 2 classes, wrong by 800", 5, 2, 1.0, -300.0),
+        ("N=16, 6 classes, logits near -1000, wrong by 800", 16, 6, 2.0, -1000.0),
+        ("N=4, 3 classes, ties at the maximum, wrong by 800", 4, 3, 0.0, 50.0),
+        ("N=3, 7 classes, wrong by 800", 3, 7, 5.0, 0.0),
     ]:
-        logits = rng.normal(scale=scale, size=(n, c))
-        if "1000" in label:
-            logits += 1000.0
+        logits = base + rng.normal(scale=scale, size=(n, c))
         y = rng.integers(0, c, size=n).astype(np.int64)
+        if "wrong by" in label:
+            rows = np.arange(n)
+            others = logits.copy()
+            others[rows, y] = -np.inf
+            logits[rows, y] = others.max(axis=1) - 800.0 - rng.uniform(0, 50, n)
         z = _t(logits, grad=True)
         loss = F.cross_entropy(z, _t(y))
         loss.backward()
@@ -139,13 +350,17 @@ def _softmax_ce_cases():
     return cases
 
 
-# 2.4 -------------------------------------------------------------------------------------------
+# 2.4 --------------------------------------------------------------------------------------
 
 
-def _mlp_gradients(X, y, W1, b1, W2, b2):
-    """Loss and gradients of mean CE(softmax(tanh(X W1^T + b1) W2^T + b2), y)."""
+def _mlp_gradients(X, y, W1, b1, W2, b2, slope=None, output_grad=None, divide=1):
+    """Loss and gradients of mean CE(softmax(tanh(X W1^T + b1) W2^T + b2), y).
+
+    ``slope``, ``output_grad`` and ``divide`` let the mistakes below change one step.
+    """
     n = X.shape[0]
-    H = np.tanh(X @ W1.T + b1)  # (N, hidden)
+    A = X @ W1.T + b1  # (N, hidden)
+    H = np.tanh(A)
     Z = H @ W2.T + b2  # (N, C)
     Z = Z - Z.max(axis=1, keepdims=True)
     P = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
@@ -153,15 +368,38 @@ def _mlp_gradients(X, y, W1, b1, W2, b2):
     dZ = P.copy()
     dZ[np.arange(n), y] -= 1.0
     dZ /= n  # (N, C)
+    if output_grad is not None:
+        dZ = output_grad(dZ, y)
     dH = dZ @ W2  # (N, hidden)
-    dA = dH * (1.0 - H**2)  # through tanh
+    dA = dH * (slope(A, H) if slope else 1.0 - H**2)  # through tanh
     return {
         "loss": float(loss),
-        "W1": dA.T @ X,
-        "b1": dA.sum(axis=0),
-        "W2": dZ.T @ H,
-        "b2": dZ.sum(axis=0),
+        "W1": dA.T @ X / divide,
+        "b1": dA.sum(axis=0) / divide,
+        "W2": dZ.T @ H / divide,
+        "b2": dZ.sum(axis=0) / divide,
     }
+
+
+def _mlp_gradients_reference(X, y, W1, b1, W2, b2):
+    return _mlp_gradients(X, y, W1, b1, W2, b2)
+
+
+def _mlp_slope_from_preactivation(X, y, W1, b1, W2, b2):
+    return _mlp_gradients(X, y, W1, b1, W2, b2, slope=lambda A, H: 1.0 - A**2)
+
+
+def _mlp_diagonal_jacobian(X, y, W1, b1, W2, b2):
+    def diagonal(dZ, y):
+        only = np.zeros_like(dZ)
+        only[np.arange(len(y)), y] = dZ[np.arange(len(y)), y]
+        return only
+
+    return _mlp_gradients(X, y, W1, b1, W2, b2, output_grad=diagonal)
+
+
+def _mlp_divided_twice(X, y, W1, b1, W2, b2):
+    return _mlp_gradients(X, y, W1, b1, W2, b2, divide=len(X))
 
 
 @exercise(
@@ -169,16 +407,47 @@ def _mlp_gradients(X, y, W1, b1, W2, b2):
     title="Backpropagation through a two-layer network",
     points=4,
     function="mlp_gradients",
-    reference=_mlp_gradients,
+    reference=_mlp_gradients_reference,
     hints=(
-        "Go backward one layer at a time: dZ = (P - onehot(y)) / N, then dW2 = dZ^T H, "
-        "dH = dZ W2, through tanh with (1 - H**2), then dW1 = dA^T X. Biases sum over the batch.",
+        "Go backward one layer at a time, each a rule you have already met: the loss "
+        "(softmax and cross-entropy), a linear layer, the tanh, a linear layer (reread "
+        "'The whole network: labkit against PyTorch').",
+        "dZ = (P - onehot(y)) / N; dW2 = dZ^T H, db2 = sum of dZ over the batch; dH = dZ W2; "
+        "dA = dH * (1 - H**2) with H the tanh's OUTPUT; dW1 = dA^T X, db1 = sum of dA.",
+    ),
+    mistakes=(
+        Mistake(
+            "slope-from-preactivation",
+            "The tanh slope was computed as 1 - A^2 from the pre-activation A; it is "
+            "1 - tanh(A)^2, from the layer's output.",
+            "'A tanh chain, by hand'",
+            _mlp_slope_from_preactivation,
+        ),
+        Mistake(
+            "diagonal-jacobian",
+            "The output gradient kept only the true class's entry, -(1 - p_y)/N: the "
+            "softmax Jacobian's diagonal alone.",
+            "'Softmax and cross-entropy' (the softmax derivative is not p(1 - p))",
+            _mlp_diagonal_jacobian,
+        ),
+        Mistake(
+            "divided-twice",
+            "The parameter gradients were divided by N once more, although the loss's "
+            "gradient already carries 1/N.",
+            "'Whole batches at once' (dividing by the batch size twice)",
+            _mlp_divided_twice,
+        ),
     ),
 )
 def _mlp_cases():
     rng = np.random.default_rng(204)
     cases = []
-    for n, d_in, hidden, c in [(4, 2, 3, 2), (16, 5, 8, 3), (50, 3, 20, 4)]:
+    for n, d_in, hidden, c in [
+        (4, 2, 3, 2),
+        (16, 5, 8, 3),
+        (50, 3, 20, 4),
+        (2, 4, 4, 5),
+    ]:
         X = rng.normal(size=(n, d_in))
         y = rng.integers(0, c, size=n).astype(np.int64)
         params = {
@@ -204,26 +473,39 @@ def _mlp_cases():
     return cases
 
 
-# 2.5 -------------------------------------------------------------------------------------------
+# 2.5 --------------------------------------------------------------------------------------
 
 
-def _central_difference_grad(W, X, Y, eps):
+def _loss(W, X, Y):
+    return np.mean((np.tanh(X @ W.T) - Y) ** 2)
+
+
+def _central_difference_grad(W, X, Y, eps, restore=True, central=True):
     """(L(W + eps E_ij) - L(W - eps E_ij)) / (2 eps) for L(W) = mean((tanh(X W^T) - Y)**2)."""
-
-    def loss(V):
-        return np.mean((np.tanh(X @ V.T) - Y) ** 2)
-
     W = W.copy()
     grad = np.zeros_like(W)
     for i in np.ndindex(W.shape):
         old = W[i]
         W[i] = old + eps
-        plus = loss(W)
-        W[i] = old - eps
-        minus = loss(W)
-        W[i] = old
-        grad[i] = (plus - minus) / (2 * eps)
+        plus = _loss(W, X, Y)
+        W[i] = old - eps if central else old
+        minus = _loss(W, X, Y)
+        if restore:
+            W[i] = old
+        grad[i] = (plus - minus) / (2 * eps if central else eps)
     return grad
+
+
+def _central_difference_reference(W, X, Y, eps):
+    return _central_difference_grad(W, X, Y, eps)
+
+
+def _one_sided_difference(W, X, Y, eps):
+    return _central_difference_grad(W, X, Y, eps, central=False)
+
+
+def _difference_not_restored(W, X, Y, eps):
+    return _central_difference_grad(W, X, Y, eps, restore=False)
 
 
 @exercise(
@@ -231,21 +513,39 @@ def _central_difference_grad(W, X, Y, eps):
     title="A central-difference numerical gradient",
     points=2,
     function="central_difference_grad",
-    reference=_central_difference_grad,
+    reference=_central_difference_reference,
     rtol=1e-6,
     atol=1e-9,
     hints=(
-        "Perturb one entry of W at a time by +eps and -eps, evaluate the loss both times, divide "
-        "the difference by 2*eps and put the entry back. A one-sided difference (f(w+eps) - "
-        "f(w)) / eps is not accurate enough to pass.",
+        "Perturb one entry at a time in both directions, and leave W as you found it "
+        "before moving to the next entry (reread 'Gradient checking': why central?).",
+        "For each index i: save W[i]; set W[i] = old + eps, evaluate L; set W[i] = old - "
+        "eps, evaluate L; put W[i] = old back; grad[i] = (plus - minus) / (2 * eps). Work "
+        "on a copy of W.",
+    ),
+    mistakes=(
+        Mistake(
+            "one-sided",
+            "The difference was one-sided, (L(W + eps) - L(W)) / eps, whose error is of "
+            "order eps, not eps^2.",
+            "'Gradient checking' (why central?)",
+            _one_sided_difference,
+        ),
+        Mistake(
+            "not-restored",
+            "The perturbed entry was not put back, so every later entry is differenced "
+            "around a different W.",
+            "'Gradient checking'",
+            _difference_not_restored,
+        ),
     ),
 )
 def _central_difference_cases():
-    # Expected: torch autograd's exact gradient. The tolerance admits central differences (error
-    # about eps**2) and rejects one-sided ones (error about eps, 1e-6 here; see the tests).
+    # Expected: torch autograd's exact gradient. The tolerance admits central differences
+    # (error about eps**2) and rejects one-sided ones (error about eps).
     rng = np.random.default_rng(205)
     cases = []
-    for n, d_in, d_out in [(5, 2, 1), (10, 3, 2), (20, 4, 3)]:
+    for n, d_in, d_out in [(5, 2, 1), (10, 3, 2), (20, 4, 3), (8, 2, 2)]:
         X = rng.normal(size=(n, d_in))
         Y = rng.normal(scale=0.5, size=(n, d_out))
         W = rng.normal(scale=0.8, size=(d_out, d_in))
@@ -261,112 +561,245 @@ def _central_difference_cases():
     return cases
 
 
-# 2.6 -------------------------------------------------------------------------------------------
+# 2.6 --------------------------------------------------------------------------------------
 
 
-def _fans(shape):
-    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+def _fans(shape, kernel=True):
+    receptive = int(np.prod(shape[2:])) if len(shape) > 2 and kernel else 1
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _init_std(shape, scheme):
-    """Standard deviation of the weight init: lecun 1/sqrt(fan_in), xavier sqrt(2/(fan_in+fan_out)),
-    he sqrt(2/fan_in), torch_default (uniform on +-1/sqrt(fan_in)) 1/sqrt(3 fan_in)."""
-    fan_in, fan_out = _fans(tuple(shape))
+def _init_scales(shape, kernel=True, torch_default=None, xavier=None):
+    """Fans and the standard deviations of four initialisations of a weight of ``shape``."""
+    fan_in, fan_out = _fans(tuple(shape), kernel)
     return {
+        "fan_in": fan_in,
+        "fan_out": fan_out,
         "lecun": math.sqrt(1 / fan_in),
-        "xavier": math.sqrt(2 / (fan_in + fan_out)),
+        "xavier": xavier(fan_in, fan_out)
+        if xavier
+        else math.sqrt(2 / (fan_in + fan_out)),
         "he": math.sqrt(2 / fan_in),
-        "torch_default": math.sqrt(1 / (3 * fan_in)),
-    }[scheme]
+        "torch_default": torch_default(fan_in)
+        if torch_default
+        else math.sqrt(1 / (3 * fan_in)),
+    }
 
 
-def _torch_init_std(shape, scheme):
-    """The same standard deviations from torch's own fan computation and gains."""
+def _init_scales_reference(shape):
+    return _init_scales(shape)
+
+
+def _init_scales_kernel_ignored(shape):
+    return _init_scales(shape, kernel=False)
+
+
+def _init_scales_torch_default_is_he(shape):
+    return _init_scales(shape, torch_default=lambda fan_in: math.sqrt(2 / fan_in))
+
+
+def _init_scales_xavier_is_lecun(shape):
+    return _init_scales(shape, xavier=lambda fan_in, fan_out: math.sqrt(1 / fan_in))
+
+
+def _torch_init_scales(shape):
+    """The same numbers from torch's own fan computation and gains."""
     w = torch.empty(shape, dtype=torch.float64)
     fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(w)
-    if scheme == "lecun":
-        return 1.0 / math.sqrt(fan_in)
-    if scheme == "xavier":  # as in torch.nn.init.xavier_normal_ with gain 1
-        return math.sqrt(2.0 / float(fan_in + fan_out))
-    if scheme == "he":  # as in torch.nn.init.kaiming_normal_(nonlinearity="relu")
-        return torch.nn.init.calculate_gain("relu") / math.sqrt(fan_in)
-    # torch.nn.Linear / Conv2d reset_parameters: kaiming_uniform_(a=sqrt(5)), bound = gain*sqrt(3/fan_in)
+    # torch.nn.Linear / Conv reset_parameters: kaiming_uniform_(a=sqrt(5)), whose bound
+    # is gain * sqrt(3 / fan_in); a uniform U(-a, a) has standard deviation a / sqrt(3)
     bound = torch.nn.init.calculate_gain("leaky_relu", math.sqrt(5)) * math.sqrt(
         3.0 / fan_in
     )
-    return bound / math.sqrt(3.0)  # std of U(-bound, bound)
+    return {
+        "fan_in": fan_in,
+        "fan_out": fan_out,
+        "lecun": 1.0 / math.sqrt(fan_in),
+        "xavier": math.sqrt(2.0 / float(fan_in + fan_out)),  # xavier_normal_, gain 1
+        "he": torch.nn.init.calculate_gain("relu") / math.sqrt(fan_in),
+        "torch_default": bound / math.sqrt(3.0),
+    }
 
 
 @exercise(
     "2.6",
-    title="Initialisation scales",
-    points=1,
-    function="init_std",
-    reference=_init_std,
+    title="Fans and initialisation scales",
+    points=2,
+    function="init_scales",
+    reference=_init_scales_reference,
     hints=(
-        "fan_in = shape[1] * (kernel size), fan_out = shape[0] * (kernel size), where the kernel "
-        "size is the product of shape[2:] (1 for a linear layer). A uniform U(-a, a) has "
-        "standard deviation a / sqrt(3).",
+        "A unit of a convolution sums over its input channels and its kernel window, so "
+        "the window counts in the fans; and mind which scheme is which (reread "
+        "'Initialisation' and its pitfall on PyTorch's default).",
+        "kernel = product of shape[2:] (1 for a linear layer); fan_in = shape[1] * "
+        "kernel, fan_out = shape[0] * kernel; lecun sqrt(1/fan_in), xavier "
+        "sqrt(2/(fan_in + fan_out)), he sqrt(2/fan_in), torch_default: the std of "
+        "U(-1/sqrt(fan_in), 1/sqrt(fan_in)), which is 1/sqrt(3 fan_in).",
+    ),
+    mistakes=(
+        Mistake(
+            "kernel-ignored",
+            "The fans were shape[1] and shape[0] alone; a convolution's unit also sums "
+            "over its kernel window, so both are multiplied by the window's size.",
+            "'Initialisation'",
+            _init_scales_kernel_ignored,
+        ),
+        Mistake(
+            "torch-default-is-he",
+            "PyTorch's default was taken to be He's sqrt(2/fan_in); it is uniform on "
+            "+-1/sqrt(fan_in), of variance 1/(3 fan_in).",
+            "'Initialisation' (PyTorch's default is neither Xavier nor He)",
+            _init_scales_torch_default_is_he,
+        ),
+        Mistake(
+            "xavier-is-lecun",
+            "Xavier's variance was taken as 1/fan_in, which is LeCun's; Glorot's is "
+            "2/(fan_in + fan_out).",
+            "'Initialisation' (PyTorch's default is neither Xavier nor He)",
+            _init_scales_xavier_is_lecun,
+        ),
     ),
 )
 def _init_cases():
-    cases = []
-    for shape in [(64, 32), (10, 300), (16, 3, 3, 3), (8, 4, 5)]:
-        for scheme in ["lecun", "xavier", "he", "torch_default"]:
-            cases.append(
-                Case(
-                    f"shape {shape}, {scheme}",
-                    (shape, scheme),
-                    expected=_torch_init_std(shape, scheme),
-                )
-            )
-    return cases
+    shapes = [
+        ("a conv2d weight (16, 3, 3, 3)", (16, 3, 3, 3)),
+        ("a conv1d weight (8, 4, 5)", (8, 4, 5)),
+        ("a conv3d weight (6, 2, 3, 3, 3)", (6, 2, 3, 3, 3)),
+        ("a conv2d weight (32, 16, 5, 5)", (32, 16, 5, 5)),
+        ("a conv2d weight with one input channel (4, 1, 7, 7)", (4, 1, 7, 7)),
+        ("a conv2d weight (2, 9, 1, 3)", (2, 9, 1, 3)),
+        ("a linear weight (64, 32)", (64, 32)),
+        ("a 1x1 convolution (20, 10, 1, 1)", (20, 10, 1, 1)),
+    ]
+    return [Case(label, (shape,), _torch_init_scales(shape)) for label, shape in shapes]
 
 
-# 2.7 -------------------------------------------------------------------------------------------
+# 2.7 --------------------------------------------------------------------------------------
 
 
-def _clip_grad_norm(grads, max_norm):
-    """Scale all grads by min(1, max_norm / (total + 1e-6)), total = sqrt(sum of all squares)."""
-    total = math.sqrt(sum(float(np.sum(g**2)) for g in grads))
+def _train_with_clipping(X, y, w, b, lr, max_norm, steps, accumulate=False, clip=None):
+    """Gradient descent on mean((X w + b - y)**2) with global-norm clipping.
+
+    ``accumulate`` and ``clip`` let the mistakes below change one step.
+    """
+    w, b = w.copy(), float(b)
+    losses, norms = np.zeros(steps), np.zeros(steps)
+    gw, gb = np.zeros_like(w), 0.0
+    for t in range(steps):
+        r = X @ w + b - y  # (N,) residuals
+        losses[t] = np.mean(r**2)
+        if not accumulate:
+            gw, gb = np.zeros_like(w), 0.0  # zero_grad
+        gw = gw + 2.0 * X.T @ r / len(y)
+        gb = gb + 2.0 * r.mean()
+        norms[t] = math.sqrt(float(gw @ gw) + gb**2)
+        cw, cb = (clip or _clip_global)(gw, gb, norms[t], max_norm)
+        w, b = w - lr * cw, b - lr * cb
+    return w, b, losses, norms
+
+
+def _clip_global(gw, gb, total, max_norm):
     coef = min(1.0, max_norm / (total + 1e-6))
-    return tuple(g * coef for g in grads), total
+    return gw * coef, gb * coef
+
+
+def _clip_each(gw, gb, total, max_norm):
+    cw = min(1.0, max_norm / (math.sqrt(float(gw @ gw)) + 1e-6))
+    cb = min(1.0, max_norm / (abs(gb) + 1e-6))
+    return gw * cw, gb * cb
+
+
+def _clip_uncapped(gw, gb, total, max_norm):
+    coef = max_norm / (total + 1e-6)
+    return gw * coef, gb * coef
+
+
+def _train_with_clipping_reference(X, y, w, b, lr, max_norm, steps):
+    return _train_with_clipping(X, y, w, b, lr, max_norm, steps)
+
+
+def _train_accumulating(X, y, w, b, lr, max_norm, steps):
+    return _train_with_clipping(X, y, w, b, lr, max_norm, steps, accumulate=True)
+
+
+def _train_clip_each(X, y, w, b, lr, max_norm, steps):
+    return _train_with_clipping(X, y, w, b, lr, max_norm, steps, clip=_clip_each)
+
+
+def _train_clip_uncapped(X, y, w, b, lr, max_norm, steps):
+    return _train_with_clipping(X, y, w, b, lr, max_norm, steps, clip=_clip_uncapped)
 
 
 @exercise(
     "2.7",
-    title="Clip gradients by their global norm",
-    points=2,
-    function="clip_grad_norm",
-    reference=_clip_grad_norm,
+    title="A training loop with gradient clipping",
+    points=3,
+    function="train_with_clipping",
+    reference=_train_with_clipping_reference,
+    rtol=1e-9,
+    atol=1e-12,
     hints=(
-        "One norm over all arrays together: sqrt(sum of every squared entry). The factor is "
-        "max_norm / (total + 1e-6), capped at 1, and it multiplies every array.",
+        "Each step starts from fresh gradients, measures one norm over all the "
+        "parameters together, and only ever shrinks the step (reread the pitfall on "
+        "resetting gradients in 'Layers that know their own backward', and 'Vanishing "
+        "and exploding gradients').",
+        "For each step: r = X @ w + b - y; record loss = mean(r**2); gw = 2 X^T r / N, "
+        "gb = 2 mean(r); total = sqrt(sum(gw**2) + gb**2), recorded; coef = min(1, "
+        "max_norm / (total + 1e-6)); w -= lr * coef * gw; b -= lr * coef * gb.",
+    ),
+    mistakes=(
+        Mistake(
+            "gradients-accumulate",
+            "The gradients were never reset, so each step used the sum of all the "
+            "gradients so far.",
+            "'Layers that know their own backward' (forgetting to reset gradients)",
+            _train_accumulating,
+        ),
+        Mistake(
+            "clip-each-array",
+            "Each parameter's gradient was clipped by its own norm; the global norm is "
+            "one norm over all parameters together.",
+            "'Vanishing and exploding gradients' (the remedies)",
+            _train_clip_each,
+        ),
+        Mistake(
+            "clip-uncapped",
+            "The factor max_norm / (total + 1e-6) was not capped at 1, so small "
+            "gradients were scaled up to max_norm.",
+            "'Vanishing and exploding gradients' (the remedies)",
+            _train_clip_uncapped,
+        ),
     ),
 )
 def _clip_cases():
     rng = np.random.default_rng(207)
-    cases = []
-    for label, shapes, scale, max_norm in [
-        ("one array, clipped", [(4, 3)], 3.0, 1.0),
-        ("three arrays, clipped", [(5, 2), (5,), (3, 5)], 2.0, 0.5),
-        ("three arrays, below max_norm: unchanged", [(5, 2), (5,), (3, 5)], 0.1, 5.0),
-        ("a large layer, clipped", [(50, 20), (50,)], 10.0, 1.0),
-        ("small gradients, clipped (the 1e-6 matters)", [(3, 2), (3,)], 0.005, 0.005),
-    ]:
-        grads = tuple(rng.normal(scale=scale, size=s) for s in shapes)
-        params = [
-            torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in shapes
-        ]
-        for p, g in zip(params, grads):
-            p.grad = _t(g.copy())
-        total = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        cases.append(
-            Case(
-                label,
-                (grads, max_norm),
-                expected=(tuple(_np(p.grad) for p in params), float(total)),
-            )
-        )
-    return cases
+
+    def case(label, n, d, lr, max_norm, steps, scale=3.0):
+        X = rng.normal(size=(n, d))
+        y = X @ rng.normal(scale=scale, size=d) + rng.normal(scale=0.1, size=n)
+        w, b = np.zeros(d), float(rng.normal())
+        wt = _t(w.copy(), grad=True)
+        bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+        losses, norms = [], []
+        for _ in range(steps):
+            wt.grad, bt.grad = None, None
+            loss = torch.mean((_t(X) @ wt + bt - _t(y)) ** 2)
+            loss.backward()
+            losses.append(loss.item())
+            norms.append(float(torch.nn.utils.clip_grad_norm_([wt, bt], max_norm)))
+            with torch.no_grad():
+                wt -= lr * wt.grad
+                bt -= lr * bt.grad
+        expected = (_np(wt), bt.item(), np.array(losses), np.array(norms))
+        return Case(label, (X, y, w, b, lr, max_norm, steps), expected)
+
+    return [
+        case("20 samples, 3 features, 40 steps", 20, 3, 0.2, 5.0, 40),
+        case("50 samples, 5 features, 40 steps", 50, 5, 0.05, 2.0, 40),
+        case("a steep start: max_norm 10, 60 steps", 30, 2, 0.1, 10.0, 60, scale=10.0),
+        case("10 samples, 1 feature, 25 steps", 10, 1, 0.3, 1.5, 25),
+        case("8 samples, 4 features, 50 steps", 8, 4, 0.1, 3.0, 50, scale=5.0),
+        case("max_norm never reached", 15, 3, 0.05, 1e6, 10),
+        case("a single step", 12, 3, 0.1, 1.0, 1),
+        case("zero steps: nothing changes", 5, 2, 0.1, 1.0, 0),
+    ]
