@@ -26,9 +26,12 @@ from pathlib import Path
 import pytest
 
 import grading_fixtures as fx
+from labkit.exercises import chapter_exercises
 from labkit.grade.__main__ import main
 from labkit.grade.batch import ClassBatch, Shard
 from labkit.grade.inputs import Bounds, collect, shard_of
+
+CHAPTER_1_POINTS = sum(e.points for e in chapter_exercises(1))
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTIAL = fx.SOLUTIONS["99.1"].replace("scale * X + b", "X + b")  # fails scale=2
@@ -399,7 +402,7 @@ def test_the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it(tmp_pat
     subprocess.run(["bash", "-c", script], check=True, env=env, timeout=600)
     data = json.loads((home / "results" / "results.json").read_text())
     check_gradescope_results(data)
-    assert data["score"] == 13.0 and len(data["tests"]) == 6
+    assert data["score"] == CHAPTER_1_POINTS and len(data["tests"]) == 6
 
 
 # -------------------------------------------------------------------- HTML, Markdown
@@ -527,7 +530,7 @@ def test_shards_graded_apart_merge_into_the_single_machine_gradebook(tmp_path, c
     merged = json.loads((out / "grades.json").read_text())
     assert merged == json.loads(single.read_text())
     assert (out / "grades.csv").read_text() == (tmp_path / "single.csv").read_text()
-    assert len(merged) == 6 and sum(s["score"] == 13 for s in merged) == 4
+    assert len(merged) == 6 and sum(s["score"] == CHAPTER_1_POINTS for s in merged) == 4
     assert len(list((out / "feedback").glob("*.html"))) == 6
     assert (out / "canvas.csv").exists()
     # A missing shard, a shard given twice, an interrupted shard: refused, saying why.
@@ -617,10 +620,11 @@ def test_the_grade_on_push_workflow_runs_without_classroom(tmp_path):
     assert done.returncode == 0
     text = summary.read_text()
     assert text.startswith("> **A self-check, not a grade.**")
-    assert "13 / 13 points" in text and "0 / 13 points" in text
+    full, zero = f"{CHAPTER_1_POINTS} / {CHAPTER_1_POINTS}", f"0 / {CHAPTER_1_POINTS}"
+    assert f"{full} points" in text and f"{zero} points" in text
     assert "not attempted" in text
     grades = json.loads((tmp_path / "grades" / "grades.json").read_text())
-    assert [g["score"] for g in grades] == [13, 0]
+    assert [g["score"] for g in grades] == [CHAPTER_1_POINTS, 0]
     assert len(list((tmp_path / "grades" / "feedback").glob("*.html"))) == 2
 
 
