@@ -6,32 +6,28 @@ from __future__ import annotations
 import numpy as np
 
 
-def generator(rng) -> np.random.Generator:
-    """A numpy Generator from ``rng``: a Generator, a non-negative int seed, or None (global state)."""
-    if rng is None:
-        return np.random.default_rng(np.random.randint(0, 2**63 - 1, dtype=np.int64))
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    raise ValueError(
-        f"rng must be None, a non-negative int seed or a np.random.Generator, got {rng!r}"
-    )
-
-
-def positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def integer(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an int, or a ValueError unless it is an integer >= ``minimum``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
+        what = {0: "a non-negative integer", 1: "a positive integer"}.get(
+            minimum, f"an integer >= {minimum}"
+        )
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return int(value)
 
 
-def probability(value, name: str) -> float:
+def probability(value, name: str = "p") -> float:
+    """``value`` as a float, or a ValueError unless it is a real number in [0, 1]."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float, np.integer, np.floating))
         or not 0.0 <= value <= 1.0
     ):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
     return float(value)
 
 
@@ -56,7 +52,9 @@ def check_input(x, name: str = "x", ndim=None, layout: str = "") -> np.ndarray:
         layout = f" {layout}" if layout else ""
         raise ValueError(f"{name} must be a {dims} array{layout}, got shape {a.shape}")
     if a.size == 0:
-        raise ValueError(f"{name} is empty (shape {a.shape})")
+        raise ValueError(
+            f"{name} is empty (shape {a.shape}), expected a non-empty array"
+        )
     if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return a

@@ -44,6 +44,9 @@ import numbers
 
 import numpy as np
 
+from ._checks import check_input, integer, probability
+from .runtime import as_generator
+
 __all__ = [
     "hflip",
     "vflip",
@@ -74,49 +77,13 @@ def _images(x, name: str = "x") -> np.ndarray:
 
 
 def _batch(x, name: str = "x") -> np.ndarray:
-    """``x`` as a finite, non-empty float64 array with a batch dimension first."""
-    try:
-        a = np.array(x, dtype=np.float64)  # a copy: the caller's array is never touched
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"{name} must be a numeric array, got {type(x).__name__}"
-        ) from err
-    if a.ndim == 0 or a.size == 0:
+    """``x`` as a finite, non-empty float64 copy with a batch dimension first."""
+    a = np.array(check_input(x, name))  # a copy: the caller's array is never touched
+    if a.ndim == 0:
         raise ValueError(
             f"{name} must be a non-empty batch-first array, got shape {a.shape}"
         )
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
     return a
-
-
-def _probability(p) -> float:
-    if (
-        isinstance(p, bool)
-        or not isinstance(p, numbers.Real)
-        or not 0.0 <= float(p) <= 1.0
-    ):
-        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
-    return float(p)
-
-
-def _non_negative_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def _generator(rng) -> np.random.Generator:
-    """A Generator from a Generator, a non-negative int seed, or None (numpy's global state)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng(np.random.randint(0, 2**63 - 1, dtype=np.int64))
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    raise ValueError(
-        f"rng must be None, a non-negative int seed or a np.random.Generator, got {rng!r}"
-    )
 
 
 def _offsets(d, n: int, name: str) -> np.ndarray:
@@ -179,7 +146,7 @@ def _chosen(n: int, p: float, g: np.random.Generator) -> np.ndarray:
 
 def random_hflip(x, p: float = 0.5, rng=None) -> np.ndarray:
     """Each image mirrored left-right with probability p."""
-    x, p, g = _images(x), _probability(p), _generator(rng)
+    x, p, g = _images(x), probability(p, "p"), as_generator(rng)
     flip = _chosen(len(x), p, g)
     x[flip] = x[flip][..., ::-1]
     return x
@@ -187,7 +154,7 @@ def random_hflip(x, p: float = 0.5, rng=None) -> np.ndarray:
 
 def random_vflip(x, p: float = 0.5, rng=None) -> np.ndarray:
     """Each image mirrored top-bottom with probability p."""
-    x, p, g = _images(x), _probability(p), _generator(rng)
+    x, p, g = _images(x), probability(p, "p"), as_generator(rng)
     flip = _chosen(len(x), p, g)
     x[flip] = x[flip][..., ::-1, :]
     return x
@@ -195,8 +162,8 @@ def random_vflip(x, p: float = 0.5, rng=None) -> np.ndarray:
 
 def random_shift(x, max_shift: int = 1, p: float = 1.0, rng=None) -> np.ndarray:
     """With probability p per image, shift by dy, dx uniform on {-max_shift, ..., max_shift}."""
-    x, p, g = _images(x), _probability(p), _generator(rng)
-    max_shift = _non_negative_int(max_shift, "max_shift")
+    x, p, g = _images(x), probability(p, "p"), as_generator(rng)
+    max_shift = integer(max_shift, "max_shift", 0)
     move = _chosen(len(x), p, g)
     d = g.integers(-max_shift, max_shift + 1, size=(len(x), 2))  # (N, 2): dy, dx
     d[~move] = 0
@@ -205,7 +172,7 @@ def random_shift(x, max_shift: int = 1, p: float = 1.0, rng=None) -> np.ndarray:
 
 def gaussian_noise(x, std: float = 0.1, p: float = 1.0, rng=None) -> np.ndarray:
     """With probability p per sample, x + std * eps with eps ~ N(0, 1) elementwise."""
-    x, p, g = _batch(x), _probability(p), _generator(rng)
+    x, p, g = _batch(x), probability(p, "p"), as_generator(rng)
     if (
         isinstance(std, bool)
         or not isinstance(std, numbers.Real)
@@ -236,7 +203,7 @@ class RandomHorizontalFlip(_Transform):
     """``random_hflip`` with probability p."""
 
     def __init__(self, p: float = 0.5):
-        self.p = _probability(p)
+        self.p = probability(p, "p")
 
     def __call__(self, x, rng=None):
         return random_hflip(x, self.p, rng)
@@ -246,7 +213,7 @@ class RandomVerticalFlip(_Transform):
     """``random_vflip`` with probability p."""
 
     def __init__(self, p: float = 0.5):
-        self.p = _probability(p)
+        self.p = probability(p, "p")
 
     def __call__(self, x, rng=None):
         return random_vflip(x, self.p, rng)
@@ -256,8 +223,8 @@ class RandomShift(_Transform):
     """``random_shift`` by at most max_shift pixels, with probability p."""
 
     def __init__(self, max_shift: int = 1, p: float = 1.0):
-        self.max_shift = _non_negative_int(max_shift, "max_shift")
-        self.p = _probability(p)
+        self.max_shift = integer(max_shift, "max_shift", 0)
+        self.p = probability(p, "p")
 
     def __call__(self, x, rng=None):
         return random_shift(x, self.max_shift, self.p, rng)
@@ -274,7 +241,7 @@ class GaussianNoise(_Transform):
         ):
             raise ValueError(f"std must be a finite number >= 0, got {std!r}")
         self.std = float(std)
-        self.p = _probability(p)
+        self.p = probability(p, "p")
 
     def __call__(self, x, rng=None):
         return gaussian_noise(x, self.std, self.p, rng)
@@ -293,7 +260,7 @@ class Compose(_Transform):
         self.transforms = transforms
 
     def __call__(self, x, rng=None):
-        g = _generator(rng)
+        g = as_generator(rng)
         for t in self.transforms:
             x = t(x, g)
         return x

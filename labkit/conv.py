@@ -39,48 +39,11 @@ import math
 
 import numpy as np
 
+from ._checks import check_input, integer, pair
+
 __all__ = ["conv_output_size", "convolve1d", "correlate1d", "conv2d", "max_pool2d"]
 
 _MODES = ("full", "valid", "same")
-
-
-# --- validation helpers -----------------------------------------------------------------------
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    """``value`` as an int, or a ValueError if it is not an integer >= ``minimum``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _pair(value, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints as ``(height value, width value)``, each >= ``minimum``."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        return (
-            _positive_int(value[0], name, minimum),
-            _positive_int(value[1], name, minimum),
-        )
-    v = _positive_int(value, name, minimum)
-    return v, v
-
-
-def _float_array(a, name: str, ndim: int) -> np.ndarray:
-    """``a`` as a finite, non-empty float64 array with ``ndim`` dimensions."""
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
 
 
 # --- output size ------------------------------------------------------------------------------
@@ -90,10 +53,10 @@ def conv_output_size(
     size: int, kernel_size: int, stride: int = 1, padding: int = 0
 ) -> int:
     """Output length floor((size + 2*padding - kernel_size) / stride) + 1 of a conv or pool."""
-    size = _positive_int(size, "size")
-    kernel_size = _positive_int(kernel_size, "kernel_size")
-    stride = _positive_int(stride, "stride")
-    padding = _positive_int(padding, "padding", minimum=0)
+    size = integer(size, "size")
+    kernel_size = integer(kernel_size, "kernel_size")
+    stride = integer(stride, "stride")
+    padding = integer(padding, "padding", 0)
     if kernel_size > size + 2 * padding:
         raise ValueError(
             f"kernel_size {kernel_size} is larger than the padded input "
@@ -106,7 +69,7 @@ def conv_output_size(
 
 
 def _check_1d(x, w, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    x, w = _float_array(x, "x", 1), _float_array(w, "w", 1)
+    x, w = check_input(x, "x", ndim=1), check_input(w, "w", ndim=1)
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     if mode == "valid" and len(w) > len(x):
@@ -163,8 +126,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
     Same arguments and result as ``torch.nn.functional.conv2d`` (no flip); ``stride`` and
     ``padding`` are an int or an ``(h, w)`` pair. Four nested loops: slow, and meant to be read.
     """
-    x = _float_array(x, "x", 4)
-    weight = _float_array(weight, "weight", 4)
+    x = check_input(x, "x", ndim=4)
+    weight = check_input(weight, "weight", ndim=4)
     N, C_in, H, W = x.shape
     C_out, C_w, kH, kW = weight.shape
     if C_w != C_in:
@@ -174,11 +137,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
         )
     if bias is None:
         bias = np.zeros(C_out)
-    bias = _float_array(bias, "bias", 1)
+    bias = check_input(bias, "bias", ndim=1)
     if bias.shape != (C_out,):
         raise ValueError(f"bias must have shape ({C_out},), got {bias.shape}")
-    sH, sW = _pair(stride, "stride", 1)
-    pH, pW = _pair(padding, "padding", 0)
+    sH, sW = pair(stride, "stride", 1)
+    pH, pW = pair(padding, "padding", 0)
     H_out = conv_output_size(H, kH, sH, pH)
     W_out = conv_output_size(W, kW, sW, pW)
 
@@ -200,10 +163,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
 
     Same result as ``torch.nn.functional.max_pool2d`` (padding counts as -inf, so it never wins).
     """
-    x = _float_array(x, "x", 4)
-    kH, kW = _pair(kernel_size, "kernel_size", 1)
-    sH, sW = (kH, kW) if stride is None else _pair(stride, "stride", 1)
-    pH, pW = _pair(padding, "padding", 0)
+    x = check_input(x, "x", ndim=4)
+    kH, kW = pair(kernel_size, "kernel_size", 1)
+    sH, sW = (kH, kW) if stride is None else pair(stride, "stride", 1)
+    pH, pW = pair(padding, "padding", 0)
     if 2 * pH > kH or 2 * pW > kW:
         raise ValueError(
             f"padding must be at most half the kernel size, got padding "

@@ -1,8 +1,8 @@
 """Seeded data generators: every data set of the course is made here, nothing is downloaded.
 
-Every generator takes ``rng``, an int seed or a ``np.random.Generator``, and returns float64
-features and int64 labels, batch first: ``X`` is ``(n, 2)`` for the 2-D toy problems and
-``(n, 1, size, size)`` for images.
+Every generator takes ``rng`` (labkit's convention, see ``labkit.runtime``), by default
+the seed 0, and returns float64 features and int64 labels, batch first: ``X`` is
+``(n, 2)`` for the 2-D toy problems and ``(n, 1, size, size)`` for images.
 """
 
 from __future__ import annotations
@@ -11,26 +11,10 @@ from typing import Iterator
 
 import numpy as np
 
+from ._checks import integer
+from .runtime import as_generator
+
 SHAPE_NAMES = ("vertical bar", "horizontal bar", "diagonal", "cross")
-
-
-def as_generator(rng: int | np.random.Generator | None) -> np.random.Generator:
-    """A ``np.random.Generator`` from a seed (int), a Generator (returned as is) or None (seed 0)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    raise ValueError(
-        f"rng must be a non-negative int seed or a numpy Generator, got {rng!r}"
-    )
-
-
-def _check_n(n: int, name: str = "n", minimum: int = 1) -> int:
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
-    return int(n)
 
 
 def _check_noise(noise: float, name: str = "noise") -> float:
@@ -41,7 +25,7 @@ def _check_noise(noise: float, name: str = "noise") -> float:
 
 def two_moons(n: int = 200, noise: float = 0.1, rng=0) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles, ``n // 2`` points each (class 0 on top), plus Gaussian noise."""
-    n, noise, g = _check_n(n, minimum=2), _check_noise(noise), as_generator(rng)
+    n, noise, g = integer(n, "n", 2), _check_noise(noise), as_generator(rng)
     n0 = n // 2
     t0 = g.uniform(0, np.pi, n0)
     t1 = g.uniform(0, np.pi, n - n0)
@@ -56,7 +40,7 @@ def spirals(
     n: int = 300, classes: int = 3, noise: float = 0.2, rng=0
 ) -> tuple[np.ndarray, np.ndarray]:
     """``classes`` interleaved spiral arms of about ``n / classes`` points each, radius 0 to 1."""
-    n, classes = _check_n(n), _check_n(classes, "classes", 2)
+    n, classes = integer(n, "n"), integer(classes, "classes", 2)
     noise, g = _check_noise(noise), as_generator(rng)
     y = np.arange(n, dtype=np.int64) % classes
     r = g.uniform(0.05, 1.0, n)
@@ -67,7 +51,7 @@ def spirals(
 
 def xor(n: int = 200, noise: float = 0.1, rng=0) -> tuple[np.ndarray, np.ndarray]:
     """Four clusters at (+-1, +-1); the label is 1 where the two signs differ (exclusive or)."""
-    n, noise, g = _check_n(n), _check_noise(noise), as_generator(rng)
+    n, noise, g = integer(n, "n"), _check_noise(noise), as_generator(rng)
     corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], dtype=np.float64)
     which = np.arange(n) % 4
     X = corners[which] + noise * g.normal(size=(n, 2))
@@ -79,7 +63,7 @@ def blobs(
     n: int = 200, centers: int = 3, std: float = 0.5, rng=0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian blobs with standard deviation ``std`` around centres evenly spaced on a circle of radius 2."""
-    n, centers = _check_n(n), _check_n(centers, "centers", 1)
+    n, centers = integer(n, "n"), integer(centers, "centers", 1)
     std, g = _check_noise(std, "std"), as_generator(rng)
     angles = 2 * np.pi * np.arange(centers) / centers
     means = 2.0 * np.column_stack([np.cos(angles), np.sin(angles)])
@@ -114,7 +98,7 @@ def shapes(
     Returns ``X`` of shape ``(n, 1, size, size)`` in float64 and labels ``y`` of shape ``(n,)``,
     classes balanced (``y = i % 4`` before shuffling).
     """
-    n, size = _check_n(n), _check_n(size, "size", 6)
+    n, size = integer(n, "n"), integer(size, "size", 6)
     noise, g = _check_noise(noise), as_generator(rng)
     y = np.arange(n, dtype=np.int64) % len(SHAPE_NAMES)
     X = np.stack([_draw_shape(int(k), size, g) for k in y])[
@@ -167,7 +151,7 @@ def batches(
         raise ValueError(
             f"X and y must have the same length, got {len(X)} and {len(y)}"
         )
-    batch_size = _check_n(batch_size, "batch_size")
+    batch_size = integer(batch_size, "batch_size")
     order = as_generator(rng).permutation(len(y)) if shuffle else np.arange(len(y))
     for start in range(0, len(y), batch_size):
         idx = order[start : start + batch_size]
@@ -191,8 +175,8 @@ def delayed_recall(
     ``targets[j] = symbol[length - 1 - delay, j]``. ``delay`` defaults to ``length - 1`` (recall
     the first symbol); ``delay = 0`` asks for the last one, which needs no memory at all.
     """
-    n, length = _check_n(n), _check_n(length, "length")
-    num_symbols, g = _check_n(num_symbols, "num_symbols", 2), as_generator(rng)
+    n, length = integer(n, "n"), integer(length, "length")
+    num_symbols, g = integer(num_symbols, "num_symbols", 2), as_generator(rng)
     delay = length - 1 if delay is None else delay
     if (
         not isinstance(delay, (int, np.integer))
@@ -217,7 +201,7 @@ def adding_problem(
     float64 of shape ``(n,)``, the sum of the two marked values. Always predicting 1 gives a mean
     squared error of 1/6, the baseline a model must beat.
     """
-    n, length, g = _check_n(n), _check_n(length, "length", 2), as_generator(rng)
+    n, length, g = integer(n, "n"), integer(length, "length", 2), as_generator(rng)
     values = g.uniform(0.0, 1.0, size=(length, n))  # (T, N)
     half = length // 2
     first = g.integers(0, half, size=n)

@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .data import as_generator
+from .runtime import as_generator
 
 __all__ = [
     "Vocab",

@@ -31,6 +31,8 @@ from typing import Callable
 
 import numpy as np
 
+from .runtime import as_generator
+
 __all__ = [
     "Surface",
     "quadratic",
@@ -291,7 +293,7 @@ def trajectory(
     ``optimizer`` is an optimizer class from ``labkit.optim`` or ``torch.optim`` (e.g.
     ``labkit.optim.Adam`` with ``lr=0.1``); the point ``(x, y)`` is its one parameter, of shape
     ``(2,)``. Each step sets the parameter's gradient to ``surface.grad`` (plus Gaussian noise of
-    standard deviation ``noise`` when asked, drawn from ``rng``: a seed or a Generator), then calls
+    standard deviation ``noise`` when asked, drawn from ``rng``, see ``labkit.runtime``), then calls
     ``step()``. ``scheduler``, if given, is a function ``optimizer -> scheduler`` (e.g.
     ``lambda opt: StepLR(opt, 50, 0.5)``) whose ``step()`` runs after every optimizer step.
     Row 0 of the result is the start, row ``t`` the point after ``t`` steps.
@@ -307,9 +309,7 @@ def trajectory(
     point = _points(surface.start if start is None else start)
     if point.shape != (2,):
         raise ValueError(f"start must be one point (x, y), got shape {point.shape}")
-    generator = (
-        np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-    )
+    generator = as_generator(rng)
 
     if _is_torch_optimizer(optimizer):
         import torch

@@ -36,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from .data import batches
+from .runtime import as_generator
 
 __all__ = ["EarlyStopping", "evaluate", "fit"]
 
@@ -143,15 +144,19 @@ def _check_data(data, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _placement(model, device):
-    """(device, dtype) for tensors fed to ``model``: its parameters' unless a device is given."""
-    param = next(iter(model.parameters()), None)
-    if param is None:
+    """(device, dtype) of ``model``'s parameters, the model first moved to ``device``
+    (``model.to(device)``, in place) when one is given."""
+    if next(iter(model.parameters()), None) is None:
         raise ValueError("model has no parameters to train")
-    return (param.device if device is None else device), param.dtype
+    if device is not None:
+        model.to(device)
+    param = next(iter(model.parameters()))
+    return param.device, param.dtype
 
 
 def evaluate(model, X, y, loss_fn=None, device=None) -> tuple[float, float]:
-    """(mean loss, accuracy) of ``model`` on (X, y) in evaluation mode, without gradients."""
+    """(mean loss, accuracy) of ``model`` on (X, y) in evaluation mode, without gradients;
+    ``device``, when given, moves the model there first (as in ``fit``)."""
     import torch
 
     X, y = _check_data((X, y), "data")
@@ -191,10 +196,12 @@ def fit(
     mode, clean data) and ``batch_loss`` (the mean mini-batch loss in training mode), plus
     ``best_epoch`` and ``stopped_epoch`` (None without early stopping). With early stopping on the
     validation loss and ``restore_best``, the model ends with the weights of ``best_epoch``.
+
+    ``device`` (e.g. ``labkit.device()``) moves the model there first, in place, and every
+    batch with it; ``None`` trains where the model's parameters are. Moving keeps the
+    parameter objects, so an optimizer made before ``fit`` still updates them.
     """
     import torch
-
-    from .augment import _generator
 
     X, y = _check_data(train, "train")
     X_val, y_val = _check_data(val, "val")
@@ -219,7 +226,7 @@ def fit(
         )
     loss_fn = torch.nn.CrossEntropyLoss() if loss_fn is None else loss_fn
     device, dtype = _placement(model, device)
-    g = _generator(rng)
+    g = as_generator(rng)
     keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "batch_loss")
     history: dict = {k: [] for k in keys}
     for epoch in range(1, int(epochs) + 1):
@@ -236,8 +243,8 @@ def fit(
             loss.backward()
             optimizer.step()
             seen.append((loss.item(), len(yb)))
-        train_loss, train_acc = evaluate(model, X, y, loss_fn, device)
-        val_loss, val_acc = evaluate(model, X_val, y_val, loss_fn, device)
+        train_loss, train_acc = evaluate(model, X, y, loss_fn)  # on the model's device
+        val_loss, val_acc = evaluate(model, X_val, y_val, loss_fn)
         batch_loss = sum(v * n for v, n in seen) / len(X)
         for key, value in zip(
             keys, (epoch, train_loss, train_acc, val_loss, val_acc, batch_loss)

@@ -325,3 +325,53 @@ def test_evaluate_needs_parameters():
     with pytest.raises(ValueError, match="model has no parameters"):
         evaluate(torch.nn.ReLU(), np.zeros((2, 2)), np.zeros(2, dtype=int))
     assert math.isfinite(evaluate(mlp(), np.zeros((2, 2)), np.zeros(2, dtype=int))[0])
+
+
+class RecordsMoves(torch.nn.Sequential):
+    """An MLP that records every ``to()`` call."""
+
+    def __init__(self):
+        super().__init__(*mlp())
+        self.moves = []
+
+    def to(self, *args, **kwargs):
+        self.moves.append(args or tuple(kwargs.values()))
+        return super().to(*args, **kwargs)
+
+
+def test_fit_moves_the_model_to_the_device(moons):
+    train, val = moons
+    model = RecordsMoves()
+    fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        train,
+        val,
+        epochs=1,
+        device=torch.device("cpu"),
+    )
+    assert model.moves and all(m == (torch.device("cpu"),) for m in model.moves)
+    model = RecordsMoves()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), train, val, epochs=1)
+    assert model.moves == []  # no device: the model trains where it is
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device on this machine"
+)
+def test_fit_on_cuda_moves_the_model_and_matches_the_cpu(moons):
+    """A CPU model trained with device='cuda' ends on the GPU, with the CPU run's curves."""
+    train, val = moons
+    histories, models = [], []
+    for device in ("cpu", "cuda"):
+        model = mlp()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        histories.append(
+            fit(model, optimizer, train, val, epochs=3, batch_size=8, device=device)
+        )
+        models.append(model)
+    assert all(p.device.type == "cuda" for p in models[1].parameters())
+    for key in ("train_loss", "val_loss", "batch_loss"):
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-9)
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(a, b.cpu(), rtol=1e-9, atol=1e-12)

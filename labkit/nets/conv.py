@@ -12,10 +12,10 @@ from .._checks import (
     check_input,
     check_size,
     float_array,
-    generator,
+    integer,
     pair,
-    positive_int,
 )
+from ..runtime import as_generator
 from .module import Module, Parameter
 
 
@@ -124,12 +124,12 @@ class Conv2d(Module):
         rng=None,
     ):
         super().__init__()
-        self.in_channels = positive_int(in_channels, "in_channels")
-        self.out_channels = positive_int(out_channels, "out_channels")
+        self.in_channels = integer(in_channels, "in_channels")
+        self.out_channels = integer(out_channels, "out_channels")
         self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride = pair(stride, "stride", 1)
         self.padding = pair(padding, "padding", 0)
-        rng = generator(rng)
+        rng = as_generator(rng)
         bound = 1.0 / math.sqrt(
             self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_grad, check_input, generator, probability
+from .._checks import check_grad, check_input, probability
+from ..runtime import as_generator
 from .module import Module
 
 
@@ -22,7 +23,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, *, rng=None):
         super().__init__()
         self.p = probability(p, "p")
-        self._rng = generator(rng)
+        self._rng = as_generator(rng)
         self.mask: np.ndarray | None = None
 
     def forward(self, x):

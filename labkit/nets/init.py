@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .._checks import generator
+from ..runtime import as_generator
 from .module import Parameter
 
 
@@ -73,7 +73,7 @@ def uniform_(tensor, a: float = 0.0, b: float = 1.0, *, rng=None):
     array = _init_target(tensor)
     if not a < b:
         raise ValueError(f"a must be smaller than b, got a={a}, b={b}")
-    array[...] = generator(rng).uniform(a, b, array.shape)
+    array[...] = as_generator(rng).uniform(a, b, array.shape)
     return tensor
 
 
@@ -82,7 +82,7 @@ def normal_(tensor, mean: float = 0.0, std: float = 1.0, *, rng=None):
     array = _init_target(tensor)
     if not std >= 0:
         raise ValueError(f"std must be non-negative, got {std}")
-    array[...] = generator(rng).normal(mean, std, array.shape)
+    array[...] = as_generator(rng).normal(mean, std, array.shape)
     return tensor
 
 

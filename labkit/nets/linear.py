@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from .._checks import check_grad, check_input, check_size, generator, positive_int
+from .._checks import check_grad, check_input, check_size, integer
+from ..runtime import as_generator
 from .module import Module, Parameter
 
 
@@ -22,9 +23,9 @@ class Linear(Module):
         self, in_features: int, out_features: int, bias: bool = True, *, rng=None
     ):
         super().__init__()
-        self.in_features = positive_int(in_features, "in_features")
-        self.out_features = positive_int(out_features, "out_features")
-        rng = generator(rng)
+        self.in_features = integer(in_features, "in_features")
+        self.out_features = integer(out_features, "out_features")
+        rng = as_generator(rng)
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = Parameter(
             rng.uniform(-bound, bound, (self.out_features, self.in_features))

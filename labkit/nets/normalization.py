@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_grad, check_input, check_size, positive_int, probability
+from .._checks import check_grad, check_input, check_size, integer, probability
 from .module import Module, Parameter
 
 
@@ -32,7 +32,7 @@ class BatchNorm1d(Module):
         track_running_stats: bool = True,
     ):
         super().__init__()
-        self.num_features = positive_int(num_features, "num_features")
+        self.num_features = integer(num_features, "num_features")
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
             raise ValueError(f"eps must be a positive number, got {eps!r}")
         self.eps = float(eps)

@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from .._checks import check_grad, check_input, check_size, generator, positive_int
+from .._checks import check_grad, check_input, check_size, integer
+from ..runtime import as_generator
 from .activation import sigmoid
 from .module import Module, Parameter
 
@@ -61,10 +62,10 @@ class _RecurrentBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, rng):
         super().__init__()
-        self.input_size = positive_int(input_size, "input_size")
-        self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.input_size = integer(input_size, "input_size")
+        self.hidden_size = integer(hidden_size, "hidden_size")
         self.bias = bool(bias)
-        rng = generator(rng)
+        rng = as_generator(rng)
         bound = 1.0 / math.sqrt(self.hidden_size)
         rows = self._gates * self.hidden_size
         shapes = {
