@@ -1,5 +1,5 @@
-"""Randomness, seeding and device choice, so a notebook runs the same on a laptop CPU and on
-a GPU.
+"""Randomness, seeding and device choice, so that a notebook runs the same on a laptop
+CPU and on a GPU.
 
 The randomness convention
 -------------------------
@@ -9,14 +9,14 @@ reads it with :func:`as_generator`:
 - an int >= 0 is a seed: the same seed gives the same numbers;
 - a ``np.random.Generator`` is drawn from, and advances: a chain of calls sharing one
   Generator is repeatable as a whole;
-- ``None`` means numpy's global random state: a fresh Generator is seeded from it, so after
-  ``labkit.seed(n)`` (or ``np.random.seed(n)``) every call is repeatable, and without it
-  every run differs, as in torch without ``torch.manual_seed``.
+- ``None`` means numpy's global random state: a fresh Generator is seeded from it, so
+  after ``labkit.seed(n)`` (or ``np.random.seed(n)``) every call is repeatable, and
+  without it every run differs, as in torch without ``torch.manual_seed``.
 
 Functions that make a data set or a sample a chapter shows (``labkit.data``,
-``labkit.language``, ``labkit.training.fit``) default to ``rng=0``, a fixed seed, so that
-their output is the same without any seeding; layers and augmentations default to
-``rng=None``, like torch's.
+``labkit.language``, ``labkit.training.fit``) default to ``rng=0``, a fixed seed, so
+that their output is the same without any seeding; layers and augmentations default
+to ``rng=None``, like torch's.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ def seed(value: int = 0) -> np.random.Generator:
 
 
 def as_generator(rng: int | np.random.Generator | None) -> np.random.Generator:
-    """A ``np.random.Generator`` from ``rng``: a seed (an int >= 0), a Generator (returned
-    as is), or None (a Generator seeded from numpy's global state, which ``seed`` sets)."""
+    """A ``np.random.Generator`` from ``rng``: a seed (an int >= 0), a Generator
+    (returned as is), or None (a Generator seeded from numpy's global state, which
+    ``seed`` sets)."""
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None:

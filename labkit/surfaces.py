@@ -292,9 +292,9 @@ def trajectory(
 
     ``optimizer`` is an optimizer class from ``labkit.optim`` or ``torch.optim`` (e.g.
     ``labkit.optim.Adam`` with ``lr=0.1``); the point ``(x, y)`` is its one parameter, of shape
-    ``(2,)``. Each step sets the parameter's gradient to ``surface.grad`` (plus Gaussian noise of
-    standard deviation ``noise`` when asked, drawn from ``rng``, see ``labkit.runtime``), then calls
-    ``step()``. ``scheduler``, if given, is a function ``optimizer -> scheduler`` (e.g.
+    ``(2,)``. Each step sets the parameter's gradient to ``surface.grad`` (plus Gaussian
+    noise of standard deviation ``noise`` when asked, drawn from ``rng``, see
+    ``labkit.runtime``), then calls ``step()``. ``scheduler``, if given, is a function ``optimizer -> scheduler`` (e.g.
     ``lambda opt: StepLR(opt, 50, 0.5)``) whose ``step()`` runs after every optimizer step.
     Row 0 of the result is the start, row ``t`` the point after ``t`` steps.
     """

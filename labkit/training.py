@@ -155,8 +155,8 @@ def _placement(model, device):
 
 
 def evaluate(model, X, y, loss_fn=None, device=None) -> tuple[float, float]:
-    """(mean loss, accuracy) of ``model`` on (X, y) in evaluation mode, without gradients;
-    ``device``, when given, moves the model there first (as in ``fit``)."""
+    """(mean loss, accuracy) of ``model`` on (X, y) in evaluation mode, without
+    gradients; ``device``, when given, moves the model there first (as in ``fit``)."""
     import torch
 
     X, y = _check_data((X, y), "data")
@@ -197,8 +197,8 @@ def fit(
     ``best_epoch`` and ``stopped_epoch`` (None without early stopping). With early stopping on the
     validation loss and ``restore_best``, the model ends with the weights of ``best_epoch``.
 
-    ``device`` (e.g. ``labkit.device()``) moves the model there first, in place, and every
-    batch with it; ``None`` trains where the model's parameters are. Moving keeps the
+    ``device`` (e.g. ``labkit.device()``) moves the model there first, in place, and
+    every batch with it; ``None`` trains where the model's parameters are. Moving keeps the
     parameter objects, so an optimizer made before ``fit`` still updates them.
     """
     import torch

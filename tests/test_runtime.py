@@ -64,7 +64,7 @@ def draws_with_rng_none():
 
 
 def test_rng_none_is_repeatable_after_seed_everywhere():
-    """None means numpy's global state in every labkit function: labkit.seed repeats all."""
+    """None means numpy's global state in every labkit function: seed() repeats all."""
     labkit.seed(5)
     first = draws_with_rng_none()
     labkit.seed(5)

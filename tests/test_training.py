@@ -360,7 +360,7 @@ def test_fit_moves_the_model_to_the_device(moons):
     not torch.cuda.is_available(), reason="no CUDA device on this machine"
 )
 def test_fit_on_cuda_moves_the_model_and_matches_the_cpu(moons):
-    """A CPU model trained with device='cuda' ends on the GPU, with the CPU run's curves."""
+    """A CPU model trained with device='cuda' ends on the GPU with the CPU's curves."""
     train, val = moons
     histories, models = [], []
     for device in ("cpu", "cuda"):
