@@ -1,9 +1,12 @@
 """Chapter 4 exercises: convolutional networks.
 
-Every expected value comes from torch (float64) on seeded random inputs: tensor shapes for the
-output-size formula, ``F.conv1d`` / ``F.conv2d`` / ``F.max_pool2d`` / ``F.unfold`` for forwards,
-and autograd for the pooling mask and the kernel gradient. The references below are model numpy
-solutions written the way a learner would; the test suite holds them to these cases.
+Every expected value comes from torch (float64) on seeded random inputs: ``F.conv1d`` /
+``F.conv2d`` / ``F.unfold`` for forwards, the layers built on the meta device for shapes and
+parameter counts, and autograd for the pooling mask (which input a window's gradient
+reaches, the first of tied maxima) and the kernel gradient. The references are model numpy
+solutions written the way a learner would; the known mistakes are the wrong answers the
+chapter's pitfalls describe (a flipped kernel, reflected or one-sided padding, a rounded
+output size, a bias per pixel, every tied maximum, a global max, unfold's layout).
 """
 
 from __future__ import annotations

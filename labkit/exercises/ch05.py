@@ -1,10 +1,12 @@
 """Chapter 5 exercises: exponentially weighted averages and the optimizers built on them.
 
 Every expected value comes from an independent oracle on seeded random inputs: pandas
-``ewm(adjust=True)`` for the bias-corrected average, ``torch.nn.BatchNorm1d`` for running
-statistics, ``torch.optim`` (state loaded, one ``step()``) for the update rules and
-``torch.optim.lr_scheduler`` for the schedule. The references below are model solutions in numpy,
-held to the same cases by the test suite.
+``ewm(adjust=True)`` for the bias-corrected average, ``torch.nn.BatchNorm1d`` fed a stream
+of batches for running statistics, ``torch.optim`` (one step from a loaded state, or a run
+on a quadratic) for the update rules and ``torch.optim.lr_scheduler`` for the schedule. The
+references are model solutions in numpy; the known mistakes are the conventions the chapter
+warns about (decay against new-sample weight, where the correction and epsilon go, Adam
+with L2 against AdamW, torch's momentum against the EWMA form).
 """
 
 from __future__ import annotations
