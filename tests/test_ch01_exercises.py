@@ -1,6 +1,6 @@
 """Chapter 1 exercises: what the registered mistakes (tests/test_exercise_mistakes.py)
-do not show: the oracles agree with labkit, the cases hold the edge they are built for, and
-the parity compare accepts other right answers.
+do not show: the oracles agree with labkit, the cases hold the edge they are built for,
+and the parity compare accepts other right answers.
 """
 
 import numpy as np

@@ -1,6 +1,6 @@
 """Chapter 2 exercises: the cases hold what they are built for (the chapter's worked
-example, zeros at the ReLU's kink, torch's own numbers), beyond the registered mistakes of
-tests/test_exercise_mistakes.py.
+example, zeros at the ReLU's kink, torch's own numbers), beyond the registered mistakes
+of tests/test_exercise_mistakes.py.
 """
 
 import math

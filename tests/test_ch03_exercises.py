@@ -1,5 +1,5 @@
-"""Chapter 3 exercises: the cases hold the edges they are built for, beyond the registered
-mistakes of tests/test_exercise_mistakes.py.
+"""Chapter 3 exercises: the cases hold the edges they are built for, beyond the
+registered mistakes of tests/test_exercise_mistakes.py.
 """
 
 import numpy as np

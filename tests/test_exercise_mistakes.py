@@ -1,10 +1,10 @@
 """Known mistakes, held for every exercise of the course.
 
-- every registered mistake is recognised on its own cases, named in the feedback with its
-  section, and earns at most a quarter of the points;
+- every registered mistake is recognised on its own cases, named in the feedback with
+  its section, and earns at most a quarter of the points;
 - every reference passes with no mistake named, and a stub is not attempted;
-- every exercise gives its hints in two tiers, the idea, then the recipe, and registers at
-  least one mistake.
+- every exercise gives its hints in two tiers, the idea, then the recipe, and registers
+  at least one mistake.
 """
 
 from __future__ import annotations

@@ -1,19 +1,19 @@
 """Chapter 1 exercises: networks of units.
 
-1.1 the perceptron learning rule, epoch by epoch; 1.2 a dense layer in torch's shapes, its
-output and the local slope of its activation; 1.3 a numerically stable log-softmax; 1.4
-cross-entropy from logits and integer labels; 1.5 one gradient-descent step of logistic
-regression; 1.6 weights of a two-layer step network computing n-bit parity (XOR for n = 2),
-checked on every input.
+1.1 the perceptron learning rule, epoch by epoch; 1.2 a dense layer in torch's shapes,
+its output and the local slope of its activation; 1.3 a numerically stable log-softmax;
+1.4 cross-entropy from logits and integer labels; 1.5 one gradient-descent step of
+logistic regression; 1.6 weights of a two-layer step network computing n-bit parity (XOR
+for n = 2), checked on every input.
 
-Expected values come from independent oracles: the perceptron rule in plain Python, torch in
-float64 (``linear``, the activations and autograd for their slopes, ``log_softmax``,
-``cross_entropy``, autograd through ``binary_cross_entropy_with_logits``) or, for 1.6, the
-truth table itself: many weight sets are right, so ``_parity_compare`` runs the returned
-network on all 2**n inputs.
+Expected values come from independent oracles: the perceptron rule in plain Python,
+torch in float64 (``linear``, the activations and autograd for their slopes,
+``log_softmax``, ``cross_entropy``, autograd through
+``binary_cross_entropy_with_logits``) or, for 1.6, the truth table itself: many weight
+sets are right, so ``_parity_compare`` runs the returned network on all 2**n inputs.
 
-Each exercise registers the mistakes the chapter warns about (``Mistake``), and its cases
-are built so that none of them earns more than a quarter of the points.
+Each exercise registers the mistakes the chapter warns about (``Mistake``), and its
+cases are built so that none of them earns more than a quarter of the points.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _t(array):
     return _torch().from_numpy(np.ascontiguousarray(array))
 
 
-# --- 1.1 the perceptron --------------------------------------------------------------------
+# --- 1.1 the perceptron ---------------------------------------------------------------
 
 
 def _perceptron(X, y, epochs, lr):
@@ -99,18 +99,21 @@ def _perceptron_oracle(X, y, epochs, lr):
     function="perceptron",
     reference=_perceptron,
     hints=(
-        "Visit the samples one at a time and correct the weights right after each wrong "
+        "Visit the samples one at a time and correct the weights right after each "
+        "wrong "
         "answer; a unit fires only when its weighted sum is strictly positive (reread "
         "'What one unit cannot do: XOR' and the step function in 'The unit').",
         "Start from w = 0, b = 0. For each epoch, for each row: y_hat = 1.0 if "
         "x @ w + b > 0 else 0.0; if y_hat != y, then w += lr * (y - y_hat) * x, "
-        "b += lr * (y - y_hat) and count one mistake. Return (w, b, counts) with counts "
+        "b += lr * (y - y_hat) and count one mistake. Return (w, b, counts) with "
+        "counts "
         "an integer array of one count per epoch.",
     ),
     mistakes=(
         Mistake(
             "fires-at-zero",
-            "The unit fired at z = 0, but in this course U(0) = 0: from w = 0 and b = 0 "
+            "The unit fired at z = 0, but in this course U(0) = 0: from w = 0 and b = "
+            "0 "
             "the first answer is 0, not 1.",
             "'The unit: a linear classifier with a non-linearity'",
             _perceptron_fires_at_zero,
@@ -155,7 +158,7 @@ def _perceptron_cases():
     return out
 
 
-# --- 1.2 a dense layer: output and local slope ---------------------------------------------
+# --- 1.2 a dense layer: output and local slope ----------------------------------------
 
 _SLOPE = 0.01  # leaky ReLU's negative slope, as torch's default
 
@@ -203,12 +206,15 @@ def _dense_relu_slope_one(X, weight, bias, activation):
     rtol=1e-10,
     atol=1e-12,
     hints=(
-        "One sample per row and weight of shape (out, in), as torch.nn.Linear; the slope "
-        "of each activation is in the table of 'Activation functions', and its value at "
+        "One sample per row and weight of shape (out, in), as torch.nn.Linear; the "
+        "slope "
+        "of each activation is in the table of 'Activation functions', and its value "
+        "at "
         "z = 0 in the pitfall box after it.",
         "Z = X @ weight.T + bias, shape (N, out). relu: A = max(Z, 0), slope 1 where "
         "Z > 0 else 0; leaky_relu: A = Z where Z > 0 else 0.01 Z, slope 1 where Z > 0 "
-        "else 0.01; sigmoid: A = 1 / (1 + exp(-Z)), slope A (1 - A); tanh: A = tanh(Z), "
+        "else 0.01; sigmoid: A = 1 / (1 + exp(-Z)), slope A (1 - A); tanh: A = "
+        "tanh(Z), "
         "slope 1 - A**2.",
     ),
     mistakes=(
@@ -222,7 +228,8 @@ def _dense_relu_slope_one(X, weight, bias, activation):
         ),
         Mistake(
             "bias-as-column",
-            "The bias was stored as a column (out, 1), so it broadcast over the rows of "
+            "The bias was stored as a column (out, 1), so it broadcast over the rows "
+            "of "
             "the batch instead of its columns.",
             "'Feed-forward networks: layers, notation and shapes' (mixing the two "
             "conventions)",
@@ -283,7 +290,7 @@ def _dense_cases():
     return cases
 
 
-# --- 1.3 a stable log-softmax --------------------------------------------------------------
+# --- 1.3 a stable log-softmax ---------------------------------------------------------
 
 
 def _log_softmax(Z):
@@ -298,6 +305,10 @@ def _naive_log_softmax(Z):
         return np.log(E / E.sum(axis=1, keepdims=True))
 
 
+def _log_softmax_not_normalised(Z):
+    return Z - Z.max(axis=1, keepdims=True)  # the shift, without the log of the sum
+
+
 @exercise(
     "1.3",
     title="A numerically stable log-softmax",
@@ -307,20 +318,30 @@ def _naive_log_softmax(Z):
     rtol=1e-10,
     atol=1e-12,
     hints=(
-        "Adding a constant to every logit of a row leaves its softmax unchanged; choose "
+        "Adding a constant to every logit of a row leaves its softmax unchanged; "
+        "choose "
         "the constant so that no exponential can overflow (reread 'Log-sum-exp' in "
         "'Softmax and cross-entropy').",
-        "With m the row maximum (keepdims), out = (Z - m) - log(sum(exp(Z - m), axis=1, "
+        "With m the row maximum (keepdims), out = (Z - m) - log(sum(exp(Z - m), "
+        "axis=1, "
         "keepdims=True)); never form the probabilities.",
     ),
     mistakes=(
         Mistake(
             "naive-log-softmax",
-            "The log was taken of exp(z) / sum(exp(z)): exp overflows to inf for logits "
+            "The log was taken of exp(z) / sum(exp(z)): exp overflows to inf for "
+            "logits "
             "above about 709, underflows to 0 far below the maximum, and inf / inf or "
             "log(0) follow.",
             "'Softmax and cross-entropy' (log-sum-exp)",
             _naive_log_softmax,
+        ),
+        Mistake(
+            "not-normalised",
+            "Only the row maximum was subtracted; the log of the sum of the shifted "
+            "exponentials is missing, so the probabilities do not sum to one.",
+            "'Softmax and cross-entropy' (a softmax that does not sum to one)",
+            _log_softmax_not_normalised,
         ),
     ),
 )
@@ -346,7 +367,7 @@ def _log_softmax_cases():
     ]
 
 
-# --- 1.4 cross-entropy from logits ---------------------------------------------------------
+# --- 1.4 cross-entropy from logits ----------------------------------------------------
 
 
 def _cross_entropy(logits, target):
@@ -382,7 +403,8 @@ def _cross_entropy_summed(logits, target):
     rtol=1e-10,
     atol=1e-12,
     hints=(
-        "Work with log-probabilities from the start: -log softmax(z)_y = logsumexp(z) - "
+        "Work with log-probabilities from the start: -log softmax(z)_y = logsumexp(z) "
+        "- "
         "z_y never forms a probability that could round to 0 (reread 'Cross-entropy' "
         "in 'Softmax and cross-entropy').",
         "Compute a stable log-softmax of the logits (shift each row by its maximum), "
@@ -400,16 +422,19 @@ def _cross_entropy_summed(logits, target):
         ),
         Mistake(
             "log-of-softmax",
-            "A stable softmax was computed and then logged: the true class's probability "
+            "A stable softmax was computed and then logged: the true class's "
+            "probability "
             "rounds to 0 when its logit is far below the maximum, and log(0) = -inf.",
             "'Softmax and cross-entropy' (log-sum-exp)",
             _cross_entropy_log_of_stable_softmax,
         ),
         Mistake(
             "summed-loss",
-            "The per-sample losses were summed; torch's cross_entropy (reduction='mean') "
+            "The per-sample losses were summed; torch's cross_entropy "
+            "(reduction='mean') "
             "averages them.",
-            "'Logistic regression' (summing the loss instead of averaging it)",
+            "'Logistic regression: the one-unit network, learned' (summing the loss "
+            "instead of averaging it)",
             _cross_entropy_summed,
         ),
     ),
@@ -451,7 +476,7 @@ def _cross_entropy_cases():
     ]
 
 
-# --- 1.5 one gradient step of logistic regression ------------------------------------------
+# --- 1.5 one gradient step of logistic regression -------------------------------------
 
 
 def _logistic_regression_step(X, y, w, b, lr):
@@ -488,24 +513,29 @@ def _logistic_summed(X, y, w, b, lr):
     hints=(
         "Compute the loss from the logit z, never from p = sigmoid(z), which rounds to "
         "exactly 0 or 1 for large |z| (reread 'A loss that never overflows' in "
-        "'Logistic regression'); the gradient is the one derived there, averaged.",
-        "z = X @ w + b; loss = mean(max(z, 0) - z*y + log1p(exp(-|z|))); p = sigmoid(z) "
+        "'Logistic regression: the one-unit network, learned'); the gradient is the "
+        "one derived there, averaged.",
+        "z = X @ w + b; loss = mean(max(z, 0) - z*y + log1p(exp(-|z|))); p = "
+        "sigmoid(z) "
         "computed without overflow; dz = (p - y) / N; return (loss, w - lr * X.T @ dz, "
         "b - lr * sum(dz)), the loss at the old parameters.",
     ),
     mistakes=(
         Mistake(
             "loss-from-probabilities",
-            "The loss was computed from p = sigmoid(z): for |z| above about 37, p rounds "
+            "The loss was computed from p = sigmoid(z): for |z| above about 37, p "
+            "rounds "
             "to 0 or 1 and log(0) gives inf or nan.",
-            "'Logistic regression' (a loss that never overflows)",
+            "'Logistic regression: the one-unit network, learned' (a loss that "
+            "never overflows)",
             _logistic_loss_from_probabilities,
         ),
         Mistake(
             "summed-loss",
             "The loss was the sum over samples, so it and its gradient are N times the "
             "mean's and every step is N times too long.",
-            "'Logistic regression' (summing the loss instead of averaging it)",
+            "'Logistic regression: the one-unit network, learned' (summing the loss "
+            "instead of averaging it)",
             _logistic_summed,
         ),
     ),
@@ -558,7 +588,7 @@ def _logistic_cases():
     ]
 
 
-# --- 1.6 a two-layer step network computing parity -----------------------------------------
+# --- 1.6 a two-layer step network computing parity ------------------------------------
 
 
 def _parity_weights(n):
@@ -570,7 +600,7 @@ def _parity_weights(n):
 
 
 def _parity_on_the_threshold(n):
-    """The same construction with every threshold exactly at z = 0: right only if U(0) = 1."""
+    """The same construction with every threshold at z = 0: right only if U(0) = 1."""
     W1 = np.ones((n, n))
     b1 = -np.arange(1.0, n + 1)
     W2 = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[None, :]
@@ -578,7 +608,7 @@ def _parity_on_the_threshold(n):
 
 
 def _parity_compare(expected, got):
-    """None if the step network ``got = (W1, b1, W2, b2)`` outputs parity on every input."""
+    """None if the step network ``got = (W1, b1, W2, b2)`` is right on every input."""
     X, labels = expected["inputs"], expected["labels"]
     n = X.shape[1]
     if not isinstance(got, (tuple, list)) or len(got) != 4:
@@ -626,11 +656,14 @@ def _parity_compare(expected, got):
     reference=_parity_weights,
     compare=_parity_compare,
     hints=(
-        "Parity depends only on how many inputs are 1; let the hidden layer report that "
+        "Parity depends only on how many inputs are 1; let the hidden layer report "
+        "that "
         "count, and let the output unit read it off. Keep every input away from z = 0 "
-        "(reread 'Two layers compute XOR' and the pitfall on weights at the threshold).",
+        "(reread 'Two layers compute XOR' and the pitfall on weights at the "
+        "threshold).",
         "Hidden unit k (k = 1 .. n) has all input weights 1 and bias -(k - 0.5), so it "
-        "fires when at least k inputs are 1; the output unit weighs them +1, -1, +1, ... "
+        "fires when at least k inputs are 1; the output unit weighs them +1, -1, +1, "
+        "... "
         "and has bias -0.5, so an odd count gives z = 0.5 and an even one z = -0.5.",
     ),
     mistakes=(

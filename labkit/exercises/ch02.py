@@ -1,9 +1,9 @@
 """Chapter 2 exercises: backpropagation.
 
 2.1 backpropagation through a chain of tanh units; 2.2 the backward of a linear layer
-followed by ReLU; 2.3 softmax cross-entropy, loss and gradient; 2.4 backpropagation through a
-two-layer network; 2.5 a central-difference gradient; 2.6 fans and initialisation scales;
-2.7 a training loop with gradient clipping.
+followed by ReLU; 2.3 softmax cross-entropy, loss and gradient; 2.4 backpropagation
+through a two-layer network; 2.5 a central-difference gradient; 2.6 fans and
+initialisation scales; 2.7 a training loop with gradient clipping.
 
 Every expected value comes from torch autograd in float64 (or from torch's own
 ``clip_grad_norm_`` and init formulas) on seeded random inputs; the references below are
@@ -30,13 +30,13 @@ def _t(array: np.ndarray, grad: bool = False) -> torch.Tensor:
     return tensor.requires_grad_(True) if grad else tensor
 
 
-# 2.1 --------------------------------------------------------------------------------------
+# 2.1 ----------------------------------------------------------------------------------
 
 
 def _tanh_chain(x, y, w, weight_factor=None, input_of=None):
     """Mean squared error of a chain f_l = tanh(w_l f_{l-1}), f_0 = x, and its gradient.
 
-    ``weight_factor(l, f, w)`` and ``input_of(l, f)`` let the mistakes below swap a factor.
+    ``weight_factor(l, f, w)`` and ``input_of(l, f)`` let the mistakes swap a factor.
     """
     f = [x]  # f[l]: (N,) output of layer l, f[0] = x
     for w_l in w:
@@ -74,17 +74,20 @@ def _tanh_chain_output_for_input(x, y, w):
     rtol=1e-10,
     atol=1e-13,
     hints=(
-        "Carry the adjoint delta_l = dL/dz_l down the chain; each step crosses one edge "
+        "Carry the adjoint delta_l = dL/dz_l down the chain; each step crosses one "
+        "edge "
         "of the graph, and the edge from f_l to z_{l+1} is the weight (reread 'A tanh "
         "chain, by hand' and its pitfall).",
-        "Forward: f_0 = x, f_l = tanh(w_l f_{l-1}); loss = mean((f_L - y)**2). Backward: "
+        "Forward: f_0 = x, f_l = tanh(w_l f_{l-1}); loss = mean((f_L - y)**2). "
+        "Backward: "
         "delta_L = 2 (f_L - y) / N * (1 - f_L**2); dL/dw_l = sum over samples of "
         "f_{l-1} delta_l; delta_{l-1} = (1 - f_{l-1}**2) * w_l * delta_l.",
     ),
     mistakes=(
         Mistake(
             "slope-for-weight",
-            "The factor for the edge from f_l to z_{l+1} was the tanh slope 1 - f_{l+1}^2; "
+            "The factor for the edge from f_l to z_{l+1} was the tanh slope 1 - "
+            "f_{l+1}^2; "
             "that edge is a multiplication by the weight w_{l+1}.",
             "'A tanh chain, by hand' (which derivative is the weight?)",
             _tanh_chain_slope_for_weight,
@@ -157,11 +160,11 @@ def _tanh_chain_cases():
     ]
 
 
-# 2.2 --------------------------------------------------------------------------------------
+# 2.2 ----------------------------------------------------------------------------------
 
 
 def _linear_relu_backward(grad_out, X, W, b):
-    """For Y = relu(X W^T + b): dZ = dY * [Z > 0], dX = dZ W, dW = dZ^T X, db = sum dZ."""
+    """Y = relu(X W^T + b): dZ = dY [Z > 0], dX = dZ W, dW = dZ^T X, db = sum dZ."""
     Z = X @ W.T + b  # (N, out)
     dZ = grad_out * (Z > 0)
     return dZ @ W, dZ.T @ X, dZ.sum(axis=0)
@@ -192,7 +195,8 @@ def _linear_relu_backward_transposed(grad_out, X, W, b):
         "Go through the ReLU first, then the linear map; let the shapes tell you each "
         "product, and remember that grad_out already carries the loss's 1/N (reread "
         "'Whole batches at once' and the pitfall on the ReLU derivative at zero).",
-        "Z = X @ W.T + b; dZ = grad_out * (Z > 0) (slope 0 at Z = 0, as torch); dX = dZ @ W "
+        "Z = X @ W.T + b; dZ = grad_out * (Z > 0) (slope 0 at Z = 0, as torch); dX = "
+        "dZ @ W "
         "(N, in); dW = dZ.T @ X (out, in); db = dZ.sum(axis=0) (out,).",
     ),
     mistakes=(
@@ -212,7 +216,8 @@ def _linear_relu_backward_transposed(grad_out, X, W, b):
         ),
         Mistake(
             "transposed-weight-grad",
-            "dW was X^T dZ, of shape (in, out); the weight is (out, in), so dW = dZ^T X.",
+            "dW was X^T dZ, of shape (in, out); the weight is (out, in), so dW = dZ^T "
+            "X.",
             "'Whole batches at once'",
             _linear_relu_backward_transposed,
         ),
@@ -251,7 +256,7 @@ def _linear_relu_cases():
     return cases
 
 
-# 2.3 --------------------------------------------------------------------------------------
+# 2.3 ----------------------------------------------------------------------------------
 
 
 def _softmax_cross_entropy(logits, y):
@@ -297,13 +302,15 @@ def _softmax_ce_gradient_not_averaged(logits, y):
         "Chain the loss through the whole softmax Jacobian, not only its diagonal: "
         "every logit of a row moves the true class's probability (reread 'Softmax and "
         "cross-entropy' and its pitfall). Keep the loss in log space.",
-        "Shift each row by its maximum; log_p = shifted - log(sum(exp(shifted))); loss = "
+        "Shift each row by its maximum; log_p = shifted - log(sum(exp(shifted))); loss "
+        "= "
         "-mean(log_p[range(N), y]); gradient = (exp(log_p) - onehot(y)) / N.",
     ),
     mistakes=(
         Mistake(
             "diagonal-jacobian",
-            "The softmax derivative was taken as p(1 - p), the Jacobian's diagonal: the "
+            "The softmax derivative was taken as p(1 - p), the Jacobian's diagonal: "
+            "the "
             "gradient then has -(1 - p_y)/N for the true class and 0 for every other.",
             "'Softmax and cross-entropy' (the softmax derivative is not p(1 - p))",
             _softmax_ce_diagonal,
@@ -350,7 +357,7 @@ def _softmax_ce_cases():
     return cases
 
 
-# 2.4 --------------------------------------------------------------------------------------
+# 2.4 ----------------------------------------------------------------------------------
 
 
 def _mlp_gradients(X, y, W1, b1, W2, b2, slope=None, output_grad=None, divide=1):
@@ -412,7 +419,8 @@ def _mlp_divided_twice(X, y, W1, b1, W2, b2):
         "Go backward one layer at a time, each a rule you have already met: the loss "
         "(softmax and cross-entropy), a linear layer, the tanh, a linear layer (reread "
         "'The whole network: labkit against PyTorch').",
-        "dZ = (P - onehot(y)) / N; dW2 = dZ^T H, db2 = sum of dZ over the batch; dH = dZ W2; "
+        "dZ = (P - onehot(y)) / N; dW2 = dZ^T H, db2 = sum of dZ over the batch; dH = "
+        "dZ W2; "
         "dA = dH * (1 - H**2) with H the tanh's OUTPUT; dW1 = dA^T X, db1 = sum of dA.",
     ),
     mistakes=(
@@ -473,7 +481,7 @@ def _mlp_cases():
     return cases
 
 
-# 2.5 --------------------------------------------------------------------------------------
+# 2.5 ----------------------------------------------------------------------------------
 
 
 def _loss(W, X, Y):
@@ -481,7 +489,7 @@ def _loss(W, X, Y):
 
 
 def _central_difference_grad(W, X, Y, eps, restore=True, central=True):
-    """(L(W + eps E_ij) - L(W - eps E_ij)) / (2 eps) for L(W) = mean((tanh(X W^T) - Y)**2)."""
+    """Central difference of L(W) = mean((tanh(X W^T) - Y)**2), one entry at a time."""
     W = W.copy()
     grad = np.zeros_like(W)
     for i in np.ndindex(W.shape):
@@ -519,14 +527,17 @@ def _difference_not_restored(W, X, Y, eps):
     hints=(
         "Perturb one entry at a time in both directions, and leave W as you found it "
         "before moving to the next entry (reread 'Gradient checking': why central?).",
-        "For each index i: save W[i]; set W[i] = old + eps, evaluate L; set W[i] = old - "
-        "eps, evaluate L; put W[i] = old back; grad[i] = (plus - minus) / (2 * eps). Work "
+        "For each index i: save W[i]; set W[i] = old + eps, evaluate L; set W[i] = old "
+        "- "
+        "eps, evaluate L; put W[i] = old back; grad[i] = (plus - minus) / (2 * eps). "
+        "Work "
         "on a copy of W.",
     ),
     mistakes=(
         Mistake(
             "one-sided",
-            "The difference was one-sided, (L(W + eps) - L(W)) / eps, whose error is of "
+            "The difference was one-sided, (L(W + eps) - L(W)) / eps, whose error is "
+            "of "
             "order eps, not eps^2.",
             "'Gradient checking' (why central?)",
             _one_sided_difference,
@@ -541,8 +552,8 @@ def _difference_not_restored(W, X, Y, eps):
     ),
 )
 def _central_difference_cases():
-    # Expected: torch autograd's exact gradient. The tolerance admits central differences
-    # (error about eps**2) and rejects one-sided ones (error about eps).
+    # Expected: torch autograd's exact gradient. The tolerance admits central
+    # differences (error about eps**2) and rejects one-sided ones (error about eps).
     rng = np.random.default_rng(205)
     cases = []
     for n, d_in, d_out in [(5, 2, 1), (10, 3, 2), (20, 4, 3), (8, 2, 2)]:
@@ -561,7 +572,7 @@ def _central_difference_cases():
     return cases
 
 
-# 2.6 --------------------------------------------------------------------------------------
+# 2.6 ----------------------------------------------------------------------------------
 
 
 def _fans(shape, kernel=True):
@@ -570,7 +581,7 @@ def _fans(shape, kernel=True):
 
 
 def _init_scales(shape, kernel=True, torch_default=None, xavier=None):
-    """Fans and the standard deviations of four initialisations of a weight of ``shape``."""
+    """Fans and the standard deviations of four initialisations of a weight."""
     fan_in, fan_out = _fans(tuple(shape), kernel)
     return {
         "fan_in": fan_in,
@@ -628,7 +639,8 @@ def _torch_init_scales(shape):
     function="init_scales",
     reference=_init_scales_reference,
     hints=(
-        "A unit of a convolution sums over its input channels and its kernel window, so "
+        "A unit of a convolution sums over its input channels and its kernel window, "
+        "so "
         "the window counts in the fans; and mind which scheme is which (reread "
         "'Initialisation' and its pitfall on PyTorch's default).",
         "kernel = product of shape[2:] (1 for a linear layer); fan_in = shape[1] * "
@@ -674,7 +686,7 @@ def _init_cases():
     return [Case(label, (shape,), _torch_init_scales(shape)) for label, shape in shapes]
 
 
-# 2.7 --------------------------------------------------------------------------------------
+# 2.7 ----------------------------------------------------------------------------------
 
 
 def _train_with_clipping(X, y, w, b, lr, max_norm, steps, accumulate=False, clip=None):

@@ -1,11 +1,11 @@
-"""Chapter 3 exercises: Markov language models, decoding, the recurrent network, BPTT, the
-LSTM cell.
+"""Chapter 3 exercises: Markov language models, decoding, the recurrent network, BPTT,
+the LSTM cell.
 
-Expected values come from independent oracles: exact fractions and ``collections.Counter``
-for the counting exercises, torch's softmax and ``searchsorted`` for sampling,
-``torch.nn.RNN``, ``torch.nn.LSTMCell`` and torch autograd (all in float64) for the
-networks. Each exercise registers the mistakes the chapter warns about, and its cases keep
-each of them at a quarter of the points or less.
+Expected values come from independent oracles: exact fractions and
+``collections.Counter`` for the counting exercises, torch's softmax and ``searchsorted``
+for sampling, ``torch.nn.RNN``, ``torch.nn.LSTMCell`` and torch autograd (all in
+float64) for the networks. Each exercise registers the mistakes the chapter warns about,
+and its cases keep each of them at a quarter of the points or less.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _torch():
     return torch
 
 
-# ---- 3.1 bigram maximum-likelihood table ------------------------------------------------------
+# ---- 3.1 bigram maximum-likelihood table ---------------------------------------------
 
 
 def _bigram_probs(ids, num_tokens):
@@ -79,10 +79,12 @@ def _bigram_transposed(ids, num_tokens):
     function="bigram_probs",
     reference=_bigram_probs,
     hints=(
-        "Row a of the table is the distribution of the token that follows a; a row with "
+        "Row a of the table is the distribution of the token that follows a; a row "
+        "with "
         "nothing to count still has to be a distribution (reread 'Language models by "
         "counting').",
-        "Count C[a, b] for every neighbouring pair (ids[t-1], ids[t]), divide each row by "
+        "Count C[a, b] for every neighbouring pair (ids[t-1], ids[t]), divide each row "
+        "by "
         "its sum; a row with no counts becomes uniform, 1 / num_tokens everywhere.",
     ),
     mistakes=(
@@ -128,7 +130,7 @@ def _cases_3_1():
     ]
 
 
-# ---- 3.2 log-probability of a sentence with add-k smoothing -----------------------------------
+# ---- 3.2 log-probability of a sentence with add-k smoothing --------------------------
 
 
 def _sentence_log_prob(counts, sentence, k):
@@ -189,7 +191,8 @@ def _log_prob_no_end(counts, sentence, k):
     mistakes=(
         Mistake(
             "numerator-only",
-            "k was added to the count but not k V to the row total, so the smoothed rows "
+            "k was added to the count but not k V to the row total, so the smoothed "
+            "rows "
             "sum to more than one.",
             "'Smoothing' (smoothing only the numerator)",
             _log_prob_numerator_only,
@@ -233,7 +236,7 @@ def _cases_3_2():
     return cases
 
 
-# ---- 3.3 decoding: sampling with a temperature ------------------------------------------------
+# ---- 3.3 decoding: sampling with a temperature ---------------------------------------
 
 
 def _sample_with_temperature(logits, temperature, u):
@@ -271,14 +274,17 @@ def _sample_greedy(logits, temperature, u):
         "The temperature divides the logits before the softmax, and a sample is read "
         "off the cumulative distribution with a strict inequality (reread 'Decoding: "
         "sampling sentences from the model').",
-        "p = softmax(logits / temperature) row by row (subtract the row maximum first); "
-        "the sample for row n is the first index i whose cumulative sum p[n, 0] + ... + "
+        "p = softmax(logits / temperature) row by row (subtract the row maximum "
+        "first); "
+        "the sample for row n is the first index i whose cumulative sum p[n, 0] + ... "
+        "+ "
         "p[n, i] is greater than u[n].",
     ),
     mistakes=(
         Mistake(
             "temperature-multiplies",
-            "The logits were multiplied by the temperature; dividing by it is what makes "
+            "The logits were multiplied by the temperature; dividing by it is what "
+            "makes "
             "low temperatures sharpen the distribution.",
             "'Decoding: sampling sentences from the model'",
             _sample_times_temperature,
@@ -330,7 +336,7 @@ def _cases_3_3():
     return cases
 
 
-# ---- 3.4 the unrolled RNN forward pass --------------------------------------------------------
+# ---- 3.4 the unrolled RNN forward pass -----------------------------------------------
 
 
 def _rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
@@ -445,7 +451,7 @@ def _cases_3_4():
     return cases
 
 
-# ---- 3.5 backpropagation through time ---------------------------------------------------------
+# ---- 3.5 backpropagation through time ------------------------------------------------
 
 
 def _rnn_bptt(x, h0, W_ih, W_hh, b_ih, b_hh, grad_output):
@@ -505,7 +511,8 @@ def _bptt_last_step_only(x, h0, W_ih, W_hh, b_ih, b_hh, grad_output):
         "The same weights act at every step, so their gradients sum over time, and the "
         "gradient reaching h_t collects both its own output's and what flows back from "
         "h_{t+1} (reread 'Unrolling and backpropagation through time').",
-        "Run the forward pass and keep every h_t; then walk t = T-1 ... 0 carrying dL/dh_t: "
+        "Run the forward pass and keep every h_t; then walk t = T-1 ... 0 carrying "
+        "dL/dh_t: "
         "add grad_output[t], multiply by (1 - h_t^2) to get dL/dz_t, accumulate "
         "dz_t^T x_t, dz_t^T h_{t-1} and dz_t summed over the batch, and pass dz_t W_hh "
         "back to h_{t-1}.",
@@ -520,7 +527,8 @@ def _bptt_last_step_only(x, h0, W_ih, W_hh, b_ih, b_hh, grad_output):
         ),
         Mistake(
             "off-by-one-state",
-            "grad_W_hh used the state a step writes, h_t, where W_hh multiplies the state "
+            "grad_W_hh used the state a step writes, h_t, where W_hh multiplies the "
+            "state "
             "it reads, h_{t-1} (h0 at the first step).",
             "'Unrolling and backpropagation through time'",
             _bptt_current_state,
@@ -566,7 +574,7 @@ def _cases_3_5():
     return cases
 
 
-# ---- 3.6 one LSTM cell step -------------------------------------------------------------------
+# ---- 3.6 one LSTM cell step ----------------------------------------------------------
 
 
 def _sigmoid(z):
@@ -613,9 +621,12 @@ def _lstm_old_cell_in_output(x, h, c, W_ih, W_hh, b_ih, b_hh):
     function="lstm_cell",
     reference=_lstm_cell,
     hints=(
-        "Four blocks of pre-activations, in PyTorch's order; three gates squash to (0, 1), "
-        "the candidate to (-1, 1); the new visible state reads the NEW memory through a "
-        "tanh (reread 'Gates: soft switches for the state' and its pitfall on the order).",
+        "Four blocks of pre-activations, in PyTorch's order; three gates squash to (0, "
+        "1), "
+        "the candidate to (-1, 1); the new visible state reads the NEW memory through "
+        "a "
+        "tanh (reread 'The long short-term memory (LSTM)' and its pitfall on the "
+        "order).",
         "z = x W_ih^T + b_ih + h W_hh^T + b_hh has 4H columns in the order i, f, g, o; "
         "i, f, o go through the sigmoid and g through tanh; c' = f*c + i*g and "
         "h' = o*tanh(c').",
@@ -623,23 +634,24 @@ def _lstm_old_cell_in_output(x, h, c, W_ih, W_hh, b_ih, b_hh):
     mistakes=(
         Mistake(
             "gate-order",
-            "The blocks were read in the order i, f, o, g; PyTorch stacks input, forget, "
+            "The blocks were read in the order i, f, o, g; PyTorch stacks input, "
+            "forget, "
             "candidate, output.",
-            "'Gates: soft switches for the state' (the order of the four gate blocks)",
+            "'The long short-term memory (LSTM)' (the order of the four gate blocks)",
             _lstm_gate_order,
         ),
         Mistake(
             "no-tanh-on-cell",
             "The output was o * c'; the memory passes through a tanh first, "
             "h' = o * tanh(c').",
-            "'Gates: soft switches for the state'",
+            "'The long short-term memory (LSTM)'",
             _lstm_no_tanh_on_cell,
         ),
         Mistake(
             "old-cell-in-output",
             "The output read the old memory, o * tanh(c); it reads the new one, "
             "o * tanh(c').",
-            "'Gates: soft switches for the state'",
+            "'The long short-term memory (LSTM)'",
             _lstm_old_cell_in_output,
         ),
     ),
