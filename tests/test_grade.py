@@ -847,6 +847,36 @@ def test_the_report_names_the_known_mistake_under_the_exercise(tmp_path):
     assert lines[at + 3] == "        Hint: Broadcast b over the rows."
 
 
+AS_LIST = "def add_bias(X, b, *, scale=1.0):\n    return (scale * X + b).tolist()\n"
+AS_FLOAT32 = fx.SOLUTIONS["99.3"].replace(
+    '{"probs": P,', '{"probs": P.astype(np.float32),'
+)
+
+
+@pytest.mark.parametrize(
+    "exercise_id, name, source, status, fragment",
+    [
+        ("99.1", "add_bias", AS_LIST, "passed", "all 4 cases passed"),
+        ("99.3", "softmax_rows", AS_FLOAT32, "failed", "has dtype float32, so its"),
+    ],
+)
+def test_check_and_the_grader_agree_on_what_a_type_is(
+    tmp_path, exercise_id, name, source, status, fragment
+):
+    """A list where an array is asked for is read as one; float32 that agrees only to
+    float32 precision is told about its dtype, not shown values."""
+    path = fx.write_notebook(
+        tmp_path / "99_fixtures.ipynb", solution(**{exercise_id: source})
+    )
+    [submission] = grade_notebooks([str(path)], cache=False)
+    graded = by_id(submission)[exercise_id]
+    namespace: dict = {}
+    exec(source, namespace)
+    checked = evaluate(get(exercise_id), namespace[name])
+    assert graded.status == checked.status == status
+    assert fragment in graded.feedback and graded.feedback == checked.feedback
+
+
 def test_reports_escape_control_characters():
     result = grader_module.failure(
         get("99.1"), "error", "raised \x1b[2J\x1b]0;pwned\x07"
