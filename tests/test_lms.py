@@ -403,6 +403,7 @@ def test_the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it(tmp_pat
     data = json.loads((home / "results" / "results.json").read_text())
     check_gradescope_results(data)
     assert data["score"] == CHAPTER_1_POINTS and len(data["tests"]) == 6
+    assert data["output"].endswith("from the exercise cells of: 01_networks.ipynb")
 
 
 # -------------------------------------------------------------------- HTML, Markdown

@@ -210,7 +210,7 @@ def combine(submitted: Submitted, graded: dict[str, Submission]) -> Submission:
     }
     if learner.id is None and len(notebooks) == 1 and not several:
         single = graded[notebooks[0].path]
-        single.path = notebooks[0].label
+        single.path, single.files = notebooks[0].label, [notebooks[0].label]
         return single
     notes = _other_files(entries)
     best: dict[str, tuple[Result, str]] = {}

@@ -92,7 +92,7 @@ def results_json(
         lines.append(
             f"{submission.score:g} of {submission.max_score:g} points, from the "
             "exercise cells of: "
-            + ", ".join(os.path.basename(f) for f in submission.files)
+            + ", ".join(map(os.path.basename, submission.files or [submission.path]))
         )
     lines += [f"Note: {w}" for w in submission.warnings]
     result["output"] = "\n".join(lines)
