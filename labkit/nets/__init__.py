@@ -10,9 +10,13 @@ Laid out like ``torch.nn.modules``, one concept a file, everything re-exported h
 ``nets.flatten``          ``Flatten``
 ``nets.container``        ``Sequential``
 ``nets.dropout``          ``Dropout``
-``nets.normalization``    ``BatchNorm1d``
+``nets.normalization``    ``BatchNorm1d``, ``LayerNorm``
 ``nets.conv``             ``Conv2d``, ``MaxPool2d``, ``im2col``, ``col2im``
-``nets.rnn``              ``RNNCell``, ``LSTMCell``, ``RNN``, ``LSTM``
+``nets.rnn``              ``RNNCell``, ``LSTMCell``, ``GRUCell``, ``RNN``, ``LSTM``,
+                          ``GRU``
+``nets.sparse``           ``Embedding``
+``nets.attention``        ``scaled_dot_product_attention``,
+                          ``ScaledDotProductAttention``, ``MultiheadAttention``
 ``nets.loss``             ``MSELoss``, ``CrossEntropyLoss``
 ``nets.init``             initialisers with ``torch.nn.init``'s names
 ========================  ==========================================================
@@ -38,6 +42,11 @@ Conventions
 """
 
 from . import init
+from .attention import (
+    MultiheadAttention,
+    ScaledDotProductAttention,
+    scaled_dot_product_attention,
+)
 from .activation import ReLU, Sigmoid, Tanh, log_softmax, softmax
 from .container import Sequential
 from .conv import Conv2d, MaxPool2d, col2im, im2col
@@ -58,8 +67,9 @@ from .init import (
 from .linear import Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, Parameter
-from .normalization import BatchNorm1d
-from .rnn import LSTM, RNN, LSTMCell, RNNCell
+from .normalization import BatchNorm1d, LayerNorm
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .sparse import Embedding
 
 __all__ = [
     "Parameter",
@@ -75,6 +85,7 @@ __all__ = [
     "Sequential",
     "Dropout",
     "BatchNorm1d",
+    "LayerNorm",
     "Conv2d",
     "MaxPool2d",
     "im2col",
@@ -83,6 +94,12 @@ __all__ = [
     "LSTMCell",
     "RNN",
     "LSTM",
+    "GRUCell",
+    "GRU",
+    "Embedding",
+    "scaled_dot_product_attention",
+    "ScaledDotProductAttention",
+    "MultiheadAttention",
     "MSELoss",
     "CrossEntropyLoss",
     "init",

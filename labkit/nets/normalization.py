@@ -1,4 +1,5 @@
-"""``BatchNorm1d``: batch normalisation over (N, C) or (N, C, L), as torch's."""
+"""``BatchNorm1d`` (statistics over the batch) and ``LayerNorm`` (over each example's
+features), as torch's."""
 
 from __future__ import annotations
 
@@ -108,4 +109,105 @@ class BatchNorm1d(Module):
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
             f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class LayerNorm(Module):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, statistics per example.
+
+    The mean and the biased variance (divide by the number of entries) are taken over
+    the last ``len(normalized_shape)`` dimensions of each example. Unlike batch
+    normalisation, the statistics belong to one example, not to the batch: the layer
+    behaves the same in training and evaluation, keeps no running statistics and works
+    for a batch of one.
+    With xhat the standardised input, sigma = sqrt(var + eps) and means taken over the
+    normalised dimensions, the backward pass is
+
+        dxhat = grad_out * weight,
+        dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sigma,
+        dweight = sum of grad_out * xhat over the leading dimensions,
+        dbias = sum of grad_out over the leading dimensions.
+
+    ``weight`` starts at ones and ``bias`` at zeros, as in torch.
+
+    Shape:
+        - Input: ``(*, *normalized_shape)``
+        - Output: same as the input
+        - weight, bias: ``normalized_shape``
+
+    Examples:
+        >>> ln = LayerNorm(4)
+        >>> y = ln(np.array([[1.0, 2.0, 3.0, 4.0]]))
+        >>> float(abs(y.mean())) < 1e-12
+        True
+    """
+
+    def __init__(
+        self,
+        normalized_shape,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (normalized_shape,)
+        if not isinstance(normalized_shape, (tuple, list)) or not normalized_shape:
+            raise ValueError(
+                "normalized_shape must be a positive integer or a non-empty tuple of "
+                f"them, got {normalized_shape!r}"
+            )
+        self.normalized_shape = tuple(
+            positive_int(n, "normalized_shape") for n in normalized_shape
+        )
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f"eps must be a positive number, got {eps!r}")
+        self.eps = float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self.weight = (
+            Parameter(np.ones(self.normalized_shape)) if elementwise_affine else None
+        )
+        self.bias = (
+            Parameter(np.zeros(self.normalized_shape))
+            if elementwise_affine and bias
+            else None
+        )
+
+    def forward(self, input):
+        x = check_input(input, "input")
+        k = len(self.normalized_shape)
+        if x.shape[x.ndim - k :] != self.normalized_shape or x.ndim < k:
+            raise ValueError(
+                f"input has shape {x.shape}; its last {k} dimension(s) must be "
+                f"normalized_shape {self.normalized_shape}"
+            )
+        axes = tuple(range(x.ndim - k, x.ndim))
+        mean = x.mean(axis=axes, keepdims=True)
+        sigma = np.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + self.eps)
+        xhat = (x - mean) / sigma
+        self._cache = (xhat, sigma, axes)
+        y = xhat * self.weight.data if self.weight is not None else xhat
+        return y + self.bias.data if self.bias is not None else y
+
+    def backward(self, grad_out):
+        xhat, sigma, axes = self._saved()
+        g = check_grad(grad_out, xhat.shape)
+        leading = tuple(range(xhat.ndim - len(axes)))
+        if self.weight is not None:
+            self.weight.accumulate((g * xhat).sum(axis=leading))
+            g_hat = g * self.weight.data  # dL/dxhat
+        else:
+            g_hat = g
+        if self.bias is not None:
+            self.bias.accumulate(g.sum(axis=leading))
+        return (
+            g_hat
+            - g_hat.mean(axis=axes, keepdims=True)
+            - xhat * (g_hat * xhat).mean(axis=axes, keepdims=True)
+        ) / sigma
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}"
         )
