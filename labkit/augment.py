@@ -33,6 +33,12 @@ Order of draws (so results are reproducible across versions): first the ``N`` un
 that decide which images are transformed (``rng.random(N) < p``), then the transform's own
 numbers for all ``N`` images (shifts ``(N, 2)`` or noise ``x.shape``), used where selected.
 
+Mixup
+-----
+``mixup(x, y, num_classes, alpha, rng)`` trains on convex combinations of random pairs of
+examples and of their one-hot labels (any batch-first ``x``); its targets are class
+probabilities, for a cross-entropy with soft targets.
+
 ``Compose([...])`` chains transform objects (``RandomHorizontalFlip``, ``RandomVerticalFlip``,
 ``RandomShift``, ``GaussianNoise``, named after torchvision's), each called as ``t(x, rng)``.
 Inputs are never modified in place; outputs are new float64 arrays.
@@ -60,6 +66,7 @@ __all__ = [
     "RandomShift",
     "GaussianNoise",
     "Compose",
+    "mixup",
 ]
 
 
@@ -264,3 +271,52 @@ class Compose(_Transform):
         for t in self.transforms:
             x = t(x, g)
         return x
+
+
+# ---------------------------------------------------------------------------------- mixup
+
+
+def mixup(x, y, num_classes: int, alpha: float = 0.2, rng=None):
+    """Mixup (Zhang et al., 2018): mix every example with a random partner, labels too.
+
+    With a random permutation ``perm`` of the batch and, per example, ``lam_i ~ Beta(alpha,
+    alpha)``::
+
+        x_mixed[i] = lam_i * x[i] + (1 - lam_i) * x[perm[i]]
+        y_mixed[i] = lam_i * onehot(y[i]) + (1 - lam_i) * onehot(y[perm[i]])
+
+    Small ``alpha`` puts most ``lam`` near 0 or 1 (mild mixing); ``alpha = 1`` draws ``lam``
+    uniformly. ``x`` is any batch-first array ``(N, ...)``, ``y`` integer class indices
+    ``(N,)`` in ``[0, num_classes)``. Draws: first ``rng.permutation(N)``, then
+    ``rng.beta(alpha, alpha, N)``.
+
+    Returns ``(x_mixed, y_mixed)``: float64 arrays of the shape of ``x`` and ``(N,
+    num_classes)``, whose rows are class probabilities (``torch.nn.CrossEntropyLoss`` takes
+    them as targets).
+    """
+    a = _batch(x)
+    labels = np.asarray(y)
+    if labels.dtype.kind not in "iu" or labels.shape != (len(a),):
+        raise ValueError(
+            f"y must be an integer array of {len(a)} class indices (one per example), "
+            f"got dtype {labels.dtype}, shape {labels.shape}"
+        )
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if num_classes < 1 or labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(
+            f"y must hold class indices in [0, num_classes={num_classes}), got values "
+            f"from {labels.min()} to {labels.max()}"
+        )
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
+        raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+    g = _generator(rng)
+    perm = g.permutation(len(a))
+    lam = g.beta(alpha, alpha, len(a))
+    onehot = np.eye(num_classes)[labels]  # (N, C)
+    lam_x = lam.reshape(
+        (-1,) + (1,) * (a.ndim - 1)
+    )  # broadcast over the example's axes
+    x_mixed = lam_x * a + (1.0 - lam_x) * a[perm]
+    y_mixed = lam[:, None] * onehot + (1.0 - lam[:, None]) * onehot[perm]
+    return x_mixed, y_mixed

@@ -280,3 +280,66 @@ def test_bad_input(call, fragment):
     with pytest.raises(ValueError) as info:
         call()
     assert fragment in str(info.value)
+
+
+# mixup ---------------------------------------------------------------------------------
+
+
+def test_mixup_mixes_inputs_and_labels_with_the_same_weights():
+    x = np.arange(12.0).reshape(6, 2)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    x_mixed, y_mixed = augment.mixup(x, y, 3, alpha=0.4, rng=5)
+    g = np.random.default_rng(5)  # the documented order of draws
+    perm, lam = g.permutation(6), g.beta(0.4, 0.4, 6)
+    np.testing.assert_allclose(x_mixed, lam[:, None] * x + (1 - lam[:, None]) * x[perm])
+    expected = np.zeros((6, 3))
+    for i in range(6):
+        expected[i, y[i]] += lam[i]
+        expected[i, y[perm[i]]] += 1 - lam[i]
+    np.testing.assert_allclose(y_mixed, expected)
+    np.testing.assert_allclose(y_mixed.sum(axis=1), np.ones(6))
+
+
+def test_mixup_of_images_broadcasts_lambda_over_each_image(images):
+    y = np.zeros(len(images), dtype=int)
+    x_mixed, y_mixed = augment.mixup(images, y, 2, alpha=1.0, rng=0)
+    assert x_mixed.shape == images.shape and y_mixed.shape == (len(images), 2)
+    np.testing.assert_allclose(y_mixed[:, 0], 1.0)  # one class: labels never change
+    lo = np.minimum(images, images[np.random.default_rng(0).permutation(len(images))])
+    assert np.all(x_mixed >= lo - 1e-12)
+
+
+def test_mixup_lambda_is_beta_distributed():
+    x, y = np.zeros((20000, 1)), np.zeros(20000, dtype=int)
+    x[::2] = 1.0  # lam is recoverable where an example of value 1 meets one of value 0
+    x_mixed, _ = augment.mixup(x, y, 1, alpha=0.5, rng=1)
+    perm = np.random.default_rng(1).permutation(20000)
+    pairs = (x[:, 0] == 1.0) & (x[perm, 0] == 0.0)
+    lam = x_mixed[pairs, 0]
+    assert (
+        abs(lam.mean() - 0.5) < 0.01 and abs(lam.var() - 0.125) < 0.005
+    )  # Beta(.5, .5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": -1.0}, "alpha"),
+        ({"y": np.array([0.0, 1.0, 1.0])}, "y must be an integer array"),
+        ({"y": np.array([0, 1])}, "y must be an integer array"),
+        ({"y": np.array([0, 1, 3])}, "class indices in"),
+        ({"num_classes": 2.5}, "num_classes"),
+        ({"x": np.zeros((0, 2))}, "x must be a non-empty"),
+    ],
+)
+def test_mixup_rejects_bad_input(kwargs, message):
+    args = {
+        "x": np.zeros((3, 2)),
+        "y": np.array([0, 1, 2]),
+        "num_classes": 3,
+        "alpha": 0.2,
+    }
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        augment.mixup(args["x"], args["y"], args["num_classes"], args["alpha"], rng=0)
