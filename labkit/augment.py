@@ -310,7 +310,7 @@ def mixup(x, y, num_classes: int, alpha: float = 0.2, rng=None):
         )
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
         raise ValueError(f"alpha must be a positive number, got {alpha!r}")
-    g = _generator(rng)
+    g = as_generator(rng)
     perm = g.permutation(len(a))
     lam = g.beta(alpha, alpha, len(a))
     onehot = np.eye(num_classes)[labels]  # (N, C)

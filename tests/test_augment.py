@@ -330,7 +330,7 @@ def test_mixup_lambda_is_beta_distributed():
         ({"y": np.array([0, 1])}, "y must be an integer array"),
         ({"y": np.array([0, 1, 3])}, "class indices in"),
         ({"num_classes": 2.5}, "num_classes"),
-        ({"x": np.zeros((0, 2))}, "x must be a non-empty"),
+        ({"x": np.zeros((0, 2))}, "x is empty"),
     ],
 )
 def test_mixup_rejects_bad_input(kwargs, message):

@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-from .._checks import check_grad, check_input, generator, positive_int, probability
+from .._checks import check_grad, check_input, integer, probability
+from ..runtime import as_generator
 from .init import constant_, xavier_uniform_
 from .linear import Linear
 from .module import Module, Parameter
@@ -78,7 +79,7 @@ class ScaledDotProductAttention(Module):
 
     def __init__(self, *, rng=None):
         super().__init__()
-        self._rng = generator(rng)
+        self._rng = as_generator(rng)
         self.attn_weights: np.ndarray | None = None
 
     def forward(
@@ -242,8 +243,8 @@ class MultiheadAttention(Module):
         rng=None,
     ):
         super().__init__()
-        self.embed_dim = positive_int(embed_dim, "embed_dim")
-        self.num_heads = positive_int(num_heads, "num_heads")
+        self.embed_dim = integer(embed_dim, "embed_dim")
+        self.num_heads = integer(num_heads, "num_heads")
         if self.embed_dim % self.num_heads:
             raise ValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
@@ -251,7 +252,7 @@ class MultiheadAttention(Module):
         self.head_dim = self.embed_dim // self.num_heads
         self.dropout = probability(dropout, "dropout")
         self.batch_first = bool(batch_first)
-        rng = generator(rng)
+        rng = as_generator(rng)
         E = self.embed_dim
         self.in_proj_weight = xavier_uniform_(Parameter(np.empty((3 * E, E))), rng=rng)
         self.in_proj_bias = Parameter(np.zeros(3 * E)) if bias else None

@@ -158,7 +158,7 @@ class LayerNorm(Module):
                 f"them, got {normalized_shape!r}"
             )
         self.normalized_shape = tuple(
-            positive_int(n, "normalized_shape") for n in normalized_shape
+            integer(n, "normalized_shape") for n in normalized_shape
         )
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
             raise ValueError(f"eps must be a positive number, got {eps!r}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_grad, generator, positive_int
+from .._checks import check_grad, integer
+from ..runtime import as_generator
 from .module import Module, Parameter
 
 
@@ -32,8 +33,8 @@ class Embedding(Module):
         self, num_embeddings: int, embedding_dim: int, padding_idx=None, *, rng=None
     ):
         super().__init__()
-        self.num_embeddings = positive_int(num_embeddings, "num_embeddings")
-        self.embedding_dim = positive_int(embedding_dim, "embedding_dim")
+        self.num_embeddings = integer(num_embeddings, "num_embeddings")
+        self.embedding_dim = integer(embedding_dim, "embedding_dim")
         if padding_idx is not None:
             if isinstance(padding_idx, bool) or not isinstance(
                 padding_idx, (int, np.integer)
@@ -46,7 +47,7 @@ class Embedding(Module):
                 )
             padding_idx = int(padding_idx) % self.num_embeddings
         self.padding_idx = padding_idx
-        table = generator(rng).normal(size=(self.num_embeddings, self.embedding_dim))
+        table = as_generator(rng).normal(size=(self.num_embeddings, self.embedding_dim))
         if padding_idx is not None:
             table[padding_idx] = 0.0
         self.weight = Parameter(table)
