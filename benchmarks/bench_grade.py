@@ -1,29 +1,36 @@
-"""The grader's throughput on a class: 60 copies of the solution notebooks.
+"""The grader's throughput on a class: 60 distinct submissions, each notebook sandboxed.
 
-Target (issue: the grader): on the 2-core CI machine, a batch of 60 solution notebooks grades at
-5 submissions per second or better. Measured end to end, as an instructor runs it: a fresh
-``python -m labkit.grade`` process (interpreter start, imports, warm workers, every core), with
-verdicts not cached (``--no-cache``) and the exercises' cases cached, as on any machine that has
-graded once. Also shown: the first run on a machine (the cases built by their oracles), and
-re-grading the unchanged class (every verdict cached).
+Target (issue 9, grader isolation): on the 2-core CI machine, a batch of 60 distinct
+submissions grades at 10 submissions per second or better with bubblewrap isolation, every
+verdict fresh (``--no-cache``). Measured end to end, as an instructor runs it: a fresh
+``python -m labkit.grade`` process (interpreter start, imports, the sandboxed worker, every
+core), with the exercises' cases cached, as on any machine that has graded once. The class
+is the solution notebooks, each copy made distinct (a comment with the learner's number in
+every exercise cell), so nothing is shared between submissions but the cases.
+
+Also shown: the same batch without isolation (``--isolation none``), interleaved with the
+isolated runs (the ratio is the price of the sandbox), the first run on a machine (cases
+built by their oracles) and re-grading the unchanged class (every verdict cached).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from labkit.grade.sandbox import problem
+
 from .timing import report
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASS_SIZE = 60
-TARGET = 5.0  # submissions per second
+TARGET = 10.0  # submissions per second, isolated
+REPEAT = 3
 
 
 def _grade(
@@ -52,40 +59,71 @@ def _grade(
     return time.perf_counter() - start, json.loads(out.read_text())
 
 
+def _distinct_class(solutions: list[Path], folder: Path) -> list[str]:
+    """CLASS_SIZE notebooks, chapter prefix kept (NN_name_sKK.ipynb), every exercise cell
+    of copy K ending with a comment that names learner K."""
+    notebooks = []
+    for k in range(CLASS_SIZE):
+        source = solutions[k % len(solutions)]
+        notebook = json.loads(source.read_text())
+        for cell in notebook["cells"]:
+            if "exercise" in cell.get("metadata", {}).get("tags", []):
+                lines = cell["source"]
+                if isinstance(lines, str):
+                    lines = lines.splitlines(keepends=True)
+                if lines and not lines[-1].endswith("\n"):
+                    lines[-1] += "\n"
+                cell["source"] = [*lines, f"# learner {k}\n"]
+        path = folder / f"{source.stem}_s{k:02d}.ipynb"
+        path.write_text(json.dumps(notebook, indent=1))
+        notebooks.append(str(path))
+    return notebooks
+
+
 def main() -> None:
     solutions = sorted((ROOT / "solutions").glob("*.ipynb"))
     if not solutions:
         print("  no solution notebooks yet: nothing to grade")
         return
+    why = problem()
+    if why is not None:
+        print(
+            f"  bubblewrap cannot run here ({why}): no isolated throughput to measure"
+        )
+        return
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         folder, cache = Path(tmp) / "class", Path(tmp) / "cache"
         folder.mkdir()
-        notebooks = []
-        for k in range(CLASS_SIZE):  # chapter prefix kept: NN_name_sKK.ipynb
-            source = solutions[k % len(solutions)]
-            notebooks.append(str(folder / f"{source.stem}_s{k:02d}.ipynb"))
-            shutil.copy(source, notebooks[-1])
+        notebooks = _distinct_class(solutions, folder)
         first, _ = _grade(notebooks, cache, "--no-cache")
-        runs = [_grade(notebooks, cache, "--no-cache") for _ in range(3)]
-        fresh, grades = min(runs, key=lambda run: run[0])
+        isolated, plain = [], []
+        for _ in range(REPEAT):  # interleaved, so load from elsewhere hits both alike
+            isolated.append(_grade(notebooks, cache, "--no-cache"))
+            plain.append(_grade(notebooks, cache, "--no-cache", "--isolation", "none"))
+        fresh, grades = min(isolated, key=lambda run: run[0])
+        bare = min(seconds for seconds, _ in plain)
         _grade(notebooks, cache)
         again, _ = _grade(notebooks, cache)
     full = sum(g["error"] is None and g["score"] == g["max_score"] for g in grades)
+    sandboxed = sum(g.get("isolation") == "bwrap" for g in grades)
     rate = CLASS_SIZE / fresh
     print(
-        f"  {CLASS_SIZE} solution notebooks ({len(solutions)} chapters), "
-        f"{os.cpu_count()} cores, {full}/{CLASS_SIZE} graded full marks"
+        f"  {CLASS_SIZE} distinct solution notebooks ({len(solutions)} chapters), "
+        f"{os.cpu_count()} cores, {full}/{CLASS_SIZE} graded full marks, "
+        f"{sandboxed}/{CLASS_SIZE} in bubblewrap"
     )
     for label, seconds in (
         ("first run on this machine (cases built)", first),
-        (f"fresh verdicts (best of {len(runs)})", fresh),
+        (f"isolated, fresh verdicts (best of {REPEAT})", fresh),
+        (f"no isolation, fresh verdicts (best of {REPEAT})", bare),
         ("re-grading the unchanged class", again),
     ):
         print(
-            f"  {label:<42} {seconds:6.2f} s  {CLASS_SIZE / seconds:7.1f} submissions/s"
+            f"  {label:<46} {seconds:6.2f} s  {CLASS_SIZE / seconds:7.1f} submissions/s"
         )
+    report("isolated time / time without isolation", fresh / bare, "(cost)", True)
     report(
-        f"grading rate / target ({TARGET:g} submissions per second)",
+        f"isolated rate / target ({TARGET:g} submissions per second)",
         rate / TARGET,
         ">= 1x",
         rate >= TARGET,

@@ -145,6 +145,7 @@ def register() -> None:
         function="softmax_rows",
         reference=_softmax_rows,
         rtol=1e-9,
+        modules=("numpy", "torch"),
     )(_cases_softmax)
 
 

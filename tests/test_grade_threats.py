@@ -2,9 +2,11 @@
 
 Each threat replaces one exercise cell of an otherwise correct notebook. All of them are graded in
 one batch, with a clean notebook among them. For each: the bad exercise scores zero with a clear
-status and feedback; the notebook's other exercises keep their points; the clean notebook gets
-full marks; afterwards no process the submissions tried to start is running, no file outside the
-worker's sandbox was touched, and the worker's temporary directories are gone.
+status and feedback (what the kernel sandbox makes of the attempt: no such file, operation not
+permitted, network unreachable), or, for the threats it contains without an error, may even
+pass; the notebook's other exercises keep their points; the clean notebook gets full marks;
+afterwards no process the submissions tried to start is running, no file outside the sandbox
+was touched, and the worker's temporary directories are gone.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ THREATS = {
     "imports labkit": (
         _fn("return scale * X + b", "import labkit"),
         "error",
-        "cannot import labkit",
+        "may use only numpy; your code imports labkit",
     ),
     "patches the checker": (
         _fn(
@@ -122,7 +124,7 @@ THREATS = {
             "s.compare = lambda *a, **k: None\nreturn X"
         ),
         "error",
-        "cannot import labkit.exercises.scoring",
+        "may use only numpy; your code imports labkit",
     ),
     "rewrites the worker": (
         _fn(
@@ -148,7 +150,7 @@ THREATS = {
     "walks the heap": (
         _fn("import gc\nreturn gc.get_objects()"),
         "error",
-        "may not use gc",
+        "cannot be checked",
     ),
     # hides its own errors
     "swallows its errors": (
@@ -250,12 +252,7 @@ class Weird(Exception):
             "import subprocess",
         ),
         "error",
-        "may not do this (subprocess.Popen)",
-    ),
-    "os.system": (
-        _fn(f"os.system('sleep {MARK} &')\nreturn scale * X + b", "import os"),
-        "error",
-        "may not do this (os.system)",
+        "Operation not permitted",
     ),
     "os.fork": (
         _fn(
@@ -264,7 +261,7 @@ class Weird(Exception):
             "import os",
         ),
         "error",
-        "(os.fork)",
+        "Operation not permitted",
     ),
     "posix_spawn": (
         _fn(
@@ -273,7 +270,7 @@ class Weird(Exception):
             "import os",
         ),
         "error",
-        "(os.posix_spawn)",
+        "Operation not permitted",
     ),
     "multiprocessing": (
         _fn(
@@ -282,35 +279,7 @@ class Weird(Exception):
             "import multiprocessing, time",
         ),
         "error",
-        "may not do this",
-    ),
-    "subprocess internals": (
-        _fn(
-            f"subprocess._fork_exec(['sleep'], [b'/bin/sleep'], True, (), None, None, -1, -1, -1, "
-            f"-1, -1, -1, -1, -1, False, False, -1, None, None, None, -1, None, False)\n"
-            "return scale * X + b",
-            "import subprocess",
-        ),
-        "error",
-        "may not start processes",
-    ),
-    "posix internals": (
-        _fn("return scale * X + b", "import _posixsubprocess"),
-        "error",
-        "cannot import _posixsubprocess",
-    ),
-    "ctypes": (
-        _fn("ctypes.CDLL(None).fork()\nreturn scale * X + b", "import ctypes"),
-        "error",
-        "may not use ctypes",
-    ),
-    "kills the grader": (
-        _fn(
-            "os.kill(os.getppid(), signal.SIGKILL)\nreturn scale * X + b",
-            "import os, signal",
-        ),
-        "error",
-        "may not signal other processes",
+        "Operation not permitted",
     ),
     "network": (
         _fn(
@@ -318,18 +287,13 @@ class Weird(Exception):
             "import socket",
         ),
         "error",
-        "may not use socket",
+        "Network is unreachable",
     ),
     # files
-    "writes in its folder": (
-        _fn("open('notes.txt', 'w').write('x')\nreturn scale * X + b"),
-        "error",
-        "may not write, create or delete files",
-    ),
     "deletes a file": (
         _fn("os.remove(CANARY)\nreturn scale * X + b", "import os"),
         "error",
-        "may not write, create or delete files",
+        "No such file or directory",
     ),
     "deletes a tree": (
         _fn(
@@ -337,7 +301,7 @@ class Weird(Exception):
             "import os, shutil",
         ),
         "error",
-        "may not write",
+        "No such file or directory",
     ),
     "writes through a symlink": (
         _fn(
@@ -346,14 +310,18 @@ class Weird(Exception):
             "import os",
         ),
         "error",
-        "may not write",
+        "No such file or directory",
     ),
     "saves with numpy": (
         _fn("np.save(CANARY, X)\nreturn scale * X + b"),
         "error",
-        "may not write",
+        "No such file or directory",
     ),
-    "reads a file": (_fn("return open(CANARY).read()"), "error", "may not read"),
+    "reads a file": (
+        _fn("return open(CANARY).read()"),
+        "error",
+        "No such file or directory",
+    ),
     "reads the environment": (
         _fn("return os.environ['GRADER_SECRET']", "import os"),
         "error",
@@ -365,7 +333,29 @@ class Weird(Exception):
             "import importlib.util",
         ),
         "error",
-        "may not read",
+        "has no attribute 'origin'",
+    ),
+}
+
+# Contained by the kernel sandbox rather than refused: these cells may even pass (a fork
+# that fails quietly, a file in their own tmpfs, a signal their runner ignores). What
+# counts: nothing outside is touched and no process is left (the tests at the end).
+CONTAINED = {
+    "os.system": _fn(f"os.system('sleep {MARK} &')\nreturn scale * X + b", "import os"),
+    "subprocess internals": _fn(
+        f"subprocess._fork_exec(['sleep'], [b'/bin/sleep'], True, (), None, None, -1, -1, -1, "
+        f"-1, -1, -1, -1, -1, False, False, -1, None, None, None, -1, None, False)\n"
+        "return scale * X + b",
+        "import subprocess",
+    ),
+    "posix internals": _fn("return scale * X + b", "import _posixsubprocess"),
+    "ctypes": _fn("ctypes.CDLL(None).fork()\nreturn scale * X + b", "import ctypes"),
+    "kills the grader": _fn(
+        "os.kill(os.getppid(), signal.SIGKILL)\nreturn scale * X + b",
+        "import os, signal",
+    ),
+    "writes in its folder": _fn(
+        "open('notes.txt', 'w').write('x')\nreturn scale * X + b"
     ),
 }
 
@@ -387,7 +377,7 @@ MIDDLE_STATUS = {
     "os._exit": "error",
     "segfaults": "error",
     "allocates without bound": "memory",
-    "changes torch's defaults": "passed",
+    "changes torch's defaults": "error",  # 99.2 may use only numpy
     "starts a thread and an alarm": "passed",
 }
 LIMITS = Limits(timeout=5.0, memory=768 * 2**20, reply=4 * 2**20)
@@ -408,6 +398,8 @@ def graded(tmp_path_factory):
     for name, (cell, _, _) in THREATS.items():
         cell = cell.replace("CANARY", repr(str(canary)))
         notebooks[("first", name)] = {**fx.SOLUTIONS, "99.1": cell}
+    for name, cell in CONTAINED.items():
+        notebooks[("contained", name)] = {**fx.SOLUTIONS, "99.1": cell}
     for name, cell in MIDDLE.items():
         notebooks[("middle", name)] = {**fx.SOLUTIONS, "99.2": cell}
     paths = {
@@ -444,6 +436,13 @@ def test_a_threat_scores_zero_with_a_clear_status(graded, name):
     bad, *others = submission.exercises
     assert (bad.id, bad.score, bad.status) == ("99.1", 0, status), bad.feedback
     assert words in bad.feedback
+    assert [(r.status, r.score) for r in others] == [("passed", 1), ("passed", 3)]
+
+
+@pytest.mark.parametrize("name", CONTAINED)
+def test_a_contained_threat_costs_the_others_nothing(graded, name):
+    bad, *others = graded["results"][("contained", name)].exercises
+    assert bad.status in ("passed", "error"), bad.feedback
     assert [(r.status, r.score) for r in others] == [("passed", 1), ("passed", 3)]
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import labkit.check
+from labkit.grade.runner import call_case
 from labkit import exercises
 from labkit.exercises import Case, Exercise
 from labkit.exercises.scoring import (
@@ -88,15 +89,27 @@ def test_broadcasting_cannot_pass():
     assert result.score == 0 and "shape" in result.feedback
 
 
-def test_arguments_are_private_copies():
+def test_arguments_are_read_only_private_copies():
+    """Changing an input in place is refused by name; the cases stay intact."""
     ex = make_exercise()
 
     def mutating(x):
         y = x * x
-        x[...] = 0.0  # must not damage the next call's inputs
+        x[...] = 0.0
         return y
 
-    assert evaluate(ex, mutating).score == 3
+    def mutating_keyword(x, *, scale=np.ones(2)):
+        scale *= 2
+        return x * x
+
+    result = evaluate(ex, mutating)
+    assert result.score == 0 and result.status == "error"
+    assert "your function modified its input `x`; return a new array" in result.feedback
+    args = (np.arange(3.0),)
+    kwargs = {"scale": np.arange(2.0)}
+    kind, _, error = call_case(mutating_keyword, args, kwargs)
+    assert kind == "raised" and "modified its input `scale`" in error
+    assert np.array_equal(kwargs["scale"], [0.0, 1.0]) and args[0].flags.writeable
     assert evaluate(ex, _square).score == 3
 
 

@@ -1,13 +1,10 @@
 """Chapter 5 exercises: exponentially weighted averages and the optimizers built on them.
 
 Every expected value comes from an independent oracle on seeded random inputs: pandas
-``ewm(adjust=True)`` for the bias-corrected average, ``torch.nn.BatchNorm1d`` fed a
-stream of batches for running statistics, ``torch.optim`` (one step from a loaded state,
-or a run on a quadratic) for the update rules and ``torch.optim.lr_scheduler`` for the
-schedule. The references are model solutions in numpy; the known mistakes are the
-conventions the chapter warns about (decay against new-sample weight, where the
-correction and epsilon go, Adam with L2 against AdamW, torch's momentum against the EWMA
-form).
+``ewm(adjust=True)`` for the bias-corrected average, ``torch.nn.BatchNorm1d`` for running
+statistics, ``torch.optim`` (state loaded, one ``step()``) for the update rules and
+``torch.optim.lr_scheduler`` for the schedule. The references below are model solutions in numpy,
+held to the same cases by the test suite.
 """
 
 from __future__ import annotations
@@ -43,10 +40,7 @@ def _torch_step(
 # 5.1 -------------------------------------------------------------------------------------------
 
 _START = 'chapter 5, section "The start: bias towards zero and its correction"'
-_CONVENTIONS = (
-    'chapter 5, section "Two conventions: decay of the past or weight of the new '
-    'sample"'
-)
+_CONVENTIONS = 'chapter 5, section "Two conventions: decay of the past or weight of the new sample"'
 
 
 def _ewma_bias_corrected(x, beta):
@@ -199,7 +193,7 @@ def _bn_variant(
     corrected=False,
     eval_batch_stats=False,
 ):
-    """Batch norm's running statistics, or a variant the chapter warns about."""
+    """Batch norm's running statistics, or one of the variants the chapter warns about."""
     weight = 1 - momentum if decay else momentum
     running_mean, running_var = (
         np.zeros(batches.shape[2]),
@@ -374,8 +368,8 @@ def _sgd_nesterov_old_buffer(param, grad, momentum_buffer, lr, momentum, nestero
         ),
         Mistake(
             "lr-inside-buffer",
-            "The learning rate was put inside the buffer (u = mu u + lr g); torch "
-            "keeps it outside, b = mu b + g, and multiplies the step by lr.",
+            "The learning rate was put inside the buffer (u = mu u + lr g); torch keeps "
+            "it outside, b = mu b + g, and multiplies the step by lr.",
             _MOMENTUM,
             _sgd_lr_inside_buffer,
         ),
@@ -531,8 +525,7 @@ def _torch_rmsprop_run(param, curvature, lr, alpha, eps, momentum, steps):
         f"normalised steps. Reread {_RMSPROP}.",
         "Each step: g = curvature * p; v = alpha * v + (1 - alpha) * g**2; "
         "s = g / (sqrt(v) + eps); with momentum > 0, b = momentum * b + s (b starts "
-        "at 0) and s = b; p = p - lr * s. Stack p before the first step and after "
-        "each.",
+        "at 0) and s = b; p = p - lr * s. Stack p before the first step and after each.",
     ),
     mistakes=(
         Mistake(
@@ -650,7 +643,7 @@ def _adam_variant(
 def _adamw_step(
     param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay
 ):
-    """p (1 - lr wd), then m, v updated and p - lr m_hat / (sqrt(v_hat) + eps)."""
+    """Decay p by (1 - lr wd), update m and v, then p - lr m_hat / (sqrt(v_hat) + eps)."""
     param = param * (1 - lr * weight_decay)
     exp_avg = beta1 * exp_avg + (1 - beta1) * grad
     exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * grad**2
@@ -829,9 +822,8 @@ def _cosine_over_all_steps(base_lr, eta_min, warmup, total):
     reference=_warmup_cosine,
     rtol=1e-10,
     hints=(
-        "Two pieces, each with its own clock: a linear rise that reaches base_lr at "
-        "the last warm-up step, then a cosine that starts at base_lr when the warm-up "
-        "ends. "
+        "Two pieces, each with its own clock: a linear rise that reaches base_lr at the "
+        "last warm-up step, then a cosine that starts at base_lr when the warm-up ends. "
         f"Reread {_SCHEDULES}.",
         "lr = base_lr * (t + 1) / warmup while t < warmup; afterwards eta_min + "
         "(base_lr - eta_min) * (1 + cos(pi * (t - warmup) / (total - warmup))) / 2.",

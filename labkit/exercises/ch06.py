@@ -715,8 +715,8 @@ def _bn_backward_means(x, gamma, grad_out, eps):
         "loss through every output of its feature, not only through y_i. Reread "
         f"{_BATCH_NORM}.",
         "dbeta = grad_out.sum(0), dgamma = (grad_out * xhat).sum(0); with dxhat = "
-        "grad_out * gamma, dx = (dxhat - dxhat.mean(0) - xhat * (dxhat * "
-        "xhat).mean(0)) / sqrt(var + eps), var the biased batch variance.",
+        "grad_out * gamma, dx = (dxhat - dxhat.mean(0) - xhat * (dxhat * xhat).mean(0)) "
+        "/ sqrt(var + eps), var the biased batch variance.",
     ),
     mistakes=(
         Mistake(

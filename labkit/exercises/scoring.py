@@ -1,10 +1,11 @@
 """Scoring: turn what a learner's function returned on each case into points and feedback.
 
-The same three steps serve the in-notebook ``check`` and the grader's worker processes:
+The same three steps serve ``evaluate`` (in this process) and the grader (``check`` too):
 
-1. ``run_case(fn, case)`` calls the function on a copy of the case's arguments and records an
-   ``Outcome``: a returned value (converted to plain data by ``to_data``), an exception, or
-   ``NotImplementedError`` (the untouched stub).
+1. ``run_case(fn, case)`` calls the function on read-only copies of the case's arguments
+   and records an ``Outcome``: a returned value (converted to plain data by ``to_data``),
+   an exception, or ``NotImplementedError`` (the untouched stub). Both come from
+   ``labkit.grade.runner``, the code that runs inside the grader's sandbox.
 2. ``compare(expected, got)`` checks type, then shape and dtype, then values, so a wrong shape
    can never pass by broadcasting.
 3. ``summarise(exercise, outcomes)`` gives a ``Result``: points (partial credit per case), a
@@ -14,15 +15,18 @@ The same three steps serve the in-notebook ``check`` and the grader's worker pro
 
 from __future__ import annotations
 
-import copy
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
+from labkit.grade.runner import call_case, to_data
+
 from . import Case, Exercise, Mistake
+
+__all__ = ["Outcome", "Result", "compare", "describe", "evaluate", "failure", "judge"]
+__all__ += ["judge_value", "recognise", "run_case", "summarise", "to_data"]
 
 STATUSES = (
     "passed",
@@ -33,7 +37,6 @@ STATUSES = (
     "memory",
     "not_attempted",
 )
-_MAX_ITEMS = 10_000_000  # outputs larger than this many numbers are refused
 
 
 @dataclass(frozen=True)
@@ -70,47 +73,6 @@ class Result:
             "feedback": self.feedback,
             "mistake": self.mistake,
         }
-
-
-def to_data(obj: Any, _depth: int = 0) -> Any:
-    """Plain-data copy of a returned value: arrays, Python numbers, str, bool, None, containers.
-
-    Torch tensors become numpy arrays; numpy scalars become Python numbers; tuples stay
-    tuples and lists stay lists (so feedback can name what was returned). Anything else
-    raises TypeError naming its type.
-    """
-    if _depth > 20:
-        raise TypeError("the returned value is nested more than 20 levels deep")
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, numbers.Integral) and not isinstance(obj, np.ndarray):
-        return int(obj)
-    if isinstance(obj, numbers.Real) and not isinstance(obj, np.ndarray):
-        return float(obj)
-    if type(obj).__module__.startswith("torch") and hasattr(obj, "detach"):
-        obj = obj.detach().cpu().numpy()
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind not in "biuf":
-            raise TypeError(
-                f"arrays of dtype {obj.dtype} are not accepted; return numbers"
-            )
-        if obj.size > _MAX_ITEMS:
-            raise TypeError(
-                f"the returned array has {obj.size} items, more than {_MAX_ITEMS}"
-            )
-        return np.array(obj, copy=True)
-    if isinstance(obj, (tuple, list)):
-        items = [to_data(item, _depth + 1) for item in obj]
-        return tuple(items) if isinstance(obj, tuple) else items
-    if isinstance(obj, dict):
-        if not all(isinstance(k, str) for k in obj):
-            raise TypeError("dictionaries must have string keys")
-        return {k: to_data(v, _depth + 1) for k, v in obj.items()}
-    raise TypeError(
-        f"a {type(obj).__name__} cannot be checked; return numpy arrays or numbers"
-    )
 
 
 _KIND = {"b": "bool", "i": "integer", "u": "integer", "f": "float"}
@@ -258,18 +220,9 @@ def compare(
 
 
 def run_case(fn: Callable, case: Case) -> Outcome:
-    """Call ``fn`` on a private copy of the case's arguments and record what happened."""
-    args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
-    try:
-        value = fn(*args, **kwargs)
-    except NotImplementedError:
-        return Outcome("not_implemented")
-    except Exception as exc:  # the learner's bug is feedback, not a crash
-        return Outcome("raised", error=f"{type(exc).__name__}: {exc}")
-    try:
-        return Outcome("value", value=to_data(value))
-    except TypeError as exc:
-        return Outcome("raised", error=f"the return value: {exc}")
+    """Call ``fn`` on read-only private copies of the case's arguments (``call_case``, the
+    grader's own) and record what happened."""
+    return Outcome(*call_case(fn, case.args, case.kwargs))
 
 
 def judge(exercise: Exercise, case: Case, outcome: Outcome) -> str | None:

@@ -16,10 +16,11 @@ the kernel last ran (IPython's input history): when they differ, the edits are n
 yet, and it says to save rather than grade the old file.
 
 Both print the same report and go through the same machinery: only the cells tagged
-``exercise`` are read; each runs in a separate, sandboxed worker process that receives the
-inputs of the test cases and returns the outputs as plain data; this process judges the outputs
-with ``labkit.exercises.scoring``, exactly as the learner's in-notebook ``check`` does, so the
-verdicts agree. See ``worker`` for the sandbox, ``channel`` for the data-only format, ``cache``
+``exercise`` are read; each notebook runs in a sandbox of its own (bubblewrap and kernel
+namespaces: ``sandbox``, ``worker``, ``confine``) that receives the inputs of the test cases
+and returns the outputs as plain data (``runner``, ``channel``); this process judges the
+outputs with ``labkit.exercises.scoring``. The learner's ``check`` sends the exercise cell
+through the same sandbox (``grader.grade_source``), so the verdicts agree. See ``cache``
 for the verdict cache and ``report`` for the outputs.
 """
 
@@ -29,12 +30,26 @@ import os
 import re
 from pathlib import Path
 
+from typing import TYPE_CHECKING, Any
+
 from ..exercises import get
-from .grader import Limits, Submission, grade_notebooks, parse_size
 from .notebook import read_exercise_cells
-from .report import format_submission
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .grader import Submission
 
 __all__ = ["grade", "grade_notebooks", "Limits", "Submission", "parse_size"]
+_LAZY = ("grade_notebooks", "Limits", "Submission", "parse_size")
+
+
+def __getattr__(name: str) -> Any:
+    """The grader's names, imported on first use: the runner (``labkit.grade.runner``),
+    which ``labkit.exercises.scoring`` imports, must not pull in the whole grader."""
+    if name in _LAZY:
+        from . import grader
+
+        return getattr(grader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def grade(
@@ -44,6 +59,7 @@ def grade(
     memory: int | str = "2G",
     jobs: int | None = None,
     cache: object = True,
+    isolation: str | None = None,
 ) -> Submission | None:
     """Grade one notebook (by default the one running this kernel), print the report, return it.
 
@@ -51,7 +67,13 @@ def grade(
     ``cache`` is True (the default cache directory), False, or a directory. When the
     file is the running notebook and its exercise cells differ from what the kernel last
     ran, it prints which exercises are unsaved, asks to save, and returns None.
+    ``isolation`` is "bwrap" or "none"; by default bubblewrap where it works, else none
+    (this grades your own code), saying so.
     """
+    from .grader import Limits, grade_notebooks, parse_size
+    from .report import format_submission
+    from .sandbox import fallback_isolation
+
     path = _running_notebook() if notebook is None else os.fspath(notebook)
     stale = _unsaved_exercises(path, explicit=notebook is not None)
     if stale:
@@ -63,7 +85,13 @@ def grade(
         )
         return None
     limits = Limits(timeout=timeout, memory=parse_size(memory))
-    [submission] = grade_notebooks([path], jobs=jobs, limits=limits, cache=cache)
+    [submission] = grade_notebooks(
+        [path],
+        jobs=jobs,
+        limits=limits,
+        cache=cache,
+        isolation=isolation or fallback_isolation(),
+    )
     print(format_submission(submission))
     return submission
 

@@ -13,8 +13,10 @@ run (``labkit.grade.merge``), ``labkit-grade gradescope-bundle OUT.zip`` writes 
 Gradescope autograder (``labkit.grade.gradescope``), and ``labkit-grade prepare`` builds
 the exercises' cases into the cache ahead of grading.
 Exit status: 0 when every submission was graded (whatever the scores), 1 when some could not be
-read, 2 for a usage error, 3 when the grading workers cannot start, 130 when interrupted (141,
-quietly, when the reader of its output goes away, as in ``labkit-grade ... | head``).
+read, 2 for a usage error, 3 when the grading workers cannot start (bubblewrap missing or unable
+to sandbox: the message says how to install it, or to pass ``--isolation none`` for your own
+work), 130 when interrupted (141, quietly, when the reader of its output goes away, as in
+``labkit-grade ... | head``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .batch import ClassBatch, Shard
 from .cache import Cache, default_directory
 from .grader import Limits, Submission, parse_size
 from .pool import WorkerStartError, default_jobs
+from .sandbox import INSTALL, ISOLATIONS, IsolationError, default_isolation, problem
 from .report import (
     atomic_write,
     format_submission,
@@ -43,8 +46,8 @@ from .report import (
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labkit-grade",
-        description="Grade course notebooks: only their exercise cells, in "
-        "sandboxed worker processes, against the cases held by labkit.",
+        description="Grade course notebooks: only their exercise cells, each notebook "
+        "in a sandbox of its own, against the cases held by labkit.",
     )
     parser.add_argument(
         "notebooks",
@@ -137,6 +140,14 @@ def _parser() -> argparse.ArgumentParser:
         "-q",
         action="store_true",
         help="print only the summary, not a report per submission",
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=ISOLATIONS,
+        default=default_isolation(),
+        help="how submitted code runs: in a bubblewrap sandbox (bwrap, the default on "
+        "Linux) or as a plain process (none: only for your own work) "
+        "(default %(default)s)",
     )
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     return parser
@@ -280,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--gradescope grades one submission; it takes no --shard")
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
+    if args.isolation == "bwrap" and problem() is not None:
+        print(
+            f"labkit-grade: cannot sandbox the submissions: {problem()}; {INSTALL}",
+            file=sys.stderr,
+        )
+        return 3
     cache = Cache(
         args.cache_dir or default_directory(),
         verdicts=not args.no_cache,
@@ -317,7 +334,11 @@ def _run(args, batch: ClassBatch, roster, limits, cache, color: bool) -> int:
     start = time.monotonic()
     try:
         submissions = batch.grade(
-            jobs=args.jobs, limits=limits, cache=cache, on_graded=on_graded
+            jobs=args.jobs,
+            limits=limits,
+            cache=cache,
+            on_graded=on_graded,
+            isolation=args.isolation,
         )
         progress.clear()
         outputs.write()
@@ -350,7 +371,7 @@ def _run(args, batch: ClassBatch, roster, limits, cache, color: bool) -> int:
             file=sys.stderr,
         )
         return 130
-    except WorkerStartError as exc:
+    except (WorkerStartError, IsolationError) as exc:
         progress.clear()
         outputs.write()
         print(f"labkit-grade: {exc}", file=sys.stderr)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from labkit.exercises.scoring import Result
 
 from .grader import Submission, grade_notebooks
+from .sandbox import default_isolation
 from .inputs import Bounds, Learner, Submitted, collect, shard_of
 
 __all__ = ["ClassBatch", "Shard", "ShardInfo", "combine", "grade_class", "keys_digest"]
@@ -144,9 +145,11 @@ class ClassBatch:
         limits=None,
         cache=None,
         on_graded: Callable[[int, Submission], None] | None = None,
+        isolation: str | None = None,
     ) -> list[Submission]:
         """Grade every learner here; ``on_graded(index, submission)`` is called as each
-        learner's last notebook is graded (``index`` counts learners in input order)."""
+        learner's last notebook is graded (``index`` counts learners in input order);
+        ``isolation`` as in ``grade_notebooks``."""
         mine = [s for _, s in self._mine]
         notebooks = [
             (number, entry.path)
@@ -158,8 +161,11 @@ class ClassBatch:
         graded: dict[str, Submission] = {}
         done: list[Submission | None] = [None] * len(mine)
 
+        isolation = isolation or default_isolation()
+
         def finished(number: int) -> None:
             done[number] = combine(mine[number], graded)
+            done[number].isolation = isolation
             if on_graded is not None:
                 on_graded(number, done[number])
 
@@ -180,6 +186,7 @@ class ClassBatch:
                 limits=limits,
                 cache=cache,
                 on_graded=notebook_done,
+                isolation=isolation,
             )
         return [s for s in done if s is not None]
 

@@ -93,10 +93,10 @@ def _machinery() -> str:
     """A hash of the code that turns outputs into verdicts."""
     from labkit.exercises import scoring
 
-    from . import sandbox, worker
+    from . import confine, runner, sandbox, worker
 
     digest = hashlib.sha256(labkit.__version__.encode())
-    for module in (scoring, worker, sandbox, channel):
+    for module in (scoring, worker, runner, confine, sandbox, channel):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 
@@ -365,6 +365,7 @@ def _fingerprint(exercise: Exercise, cases: list[Case]) -> str:
                 [[m.id, m.description, m.section] for m in exercise.mistakes],
                 exercise.rtol,
                 exercise.atol,
+                list(exercise.modules),
                 [(c.label, c.args, c.kwargs, c.expected, c.mistakes) for c in cases],
             ]
         )

@@ -9,6 +9,7 @@ its name, or a file that is not a notebook, is reported as unreadable with the r
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import os
 import re
@@ -29,9 +30,9 @@ from .notebook import (
 )
 from .pool import WorkerLost, WorkerPool, default_jobs
 from .report import printable
-from .sandbox import uses_torch
+from .sandbox import ISOLATIONS, default_isolation
 
-__all__ = ["Limits", "Submission", "grade_notebooks", "parse_size"]
+__all__ = ["Limits", "Submission", "grade_notebooks", "grade_source", "parse_size"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 _MEMORY_WORDS = (
@@ -112,6 +113,7 @@ class Submission:
     learner_id: str | None = None
     learner_name: str | None = None
     files: list[str] = field(default_factory=list)
+    isolation: str = ""  # how its code ran: "bwrap" or "none"
 
     def as_dict(self) -> dict:
         learner = (
@@ -131,6 +133,7 @@ class Submission:
             "exercises": [r.as_dict() for r in self.exercises],
             "error": self.error,
             "warnings": list(self.warnings),
+            "isolation": self.isolation,
         }
 
     def __repr__(self) -> str:
@@ -153,12 +156,18 @@ class _Plan:
     key: str | None = None  # of the whole notebook's verdict in the cache
     cached: Submission | None = None
     lasting: bool = True  # would a re-run give the same verdicts?
+    isolation: str = ""
 
     def submission(self) -> Submission:
         if self.cached is not None:
             return self.cached
         if self.error is not None:
-            return Submission(self.path, error=self.error, warnings=self.warnings)
+            return Submission(
+                self.path,
+                error=self.error,
+                warnings=self.warnings,
+                isolation=self.isolation,
+            )
         results = [self.results[e.id] for e in self.exercises]
         return Submission(
             self.path,
@@ -167,6 +176,7 @@ class _Plan:
             results,
             None,
             self.warnings,
+            isolation=self.isolation,
         )
 
 
@@ -177,25 +187,32 @@ def grade_notebooks(
     limits: Limits | None = None,
     cache: Any = None,
     on_graded: Callable[[int, Submission], None] | None = None,
+    isolation: str | None = None,
 ) -> list[Submission]:
     """Grade each notebook; one ``Submission`` per path, in the order given.
 
-    ``jobs`` worker processes (default: every core); ``cache`` is a ``Cache``, a directory, True
-    for the default one, or None/False for none; ``on_graded(index, submission)`` is called as
-    each submission is finished (in completion order) from the calling thread.
+    ``jobs`` worker slots (default: every core); ``cache`` is a ``Cache``, a directory, True
+    for the default one, or None/False for none; ``on_graded(index, submission)`` is called
+    as each submission is finished (in completion order) from the calling thread.
+    ``isolation`` is "bwrap" (the default on Linux: ``sandbox``) or "none".
     """
     limits = limits or Limits()
     jobs = default_jobs() if jobs is None else jobs
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    isolation = isolation or default_isolation()
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
     store = _cache(cache)
     plans = [_read(os.fsdecode(path)) for path in paths]
+    for plan in plans:
+        plan.isolation = isolation
     for plan in (
         plans
     ):  # a notebook graded before, unchanged, needs neither exercises nor workers
         if plan.error is None:
             plan.key = store.notebook_key(
-                plan.path, _cell_sources(plan), plan.warnings, limits
+                plan.path, _cell_sources(plan), plan.warnings, (limits, isolation)
             )
             known = store.get_notebook(plan.key)
             if known is not None:
@@ -206,6 +223,7 @@ def grade_notebooks(
                     known["exercises"],
                     None,
                     known["warnings"],
+                    isolation=isolation,
                 )
     for index, plan in enumerate(plans):
         if (
@@ -214,19 +232,13 @@ def grade_notebooks(
             on_graded(index, plan.submission())
     todo = [p for p in plans if p.cached is None and p.error is None]
     to_resolve = {id(p) for p in todo}
-    sources = [c.source for p in todo for c in p.cells.values()]
-    pool = None
-    if (
-        sources
-    ):  # start the workers now: their imports overlap with loading the exercises here
-        preload = ("numpy", "torch") if any(map(uses_torch, sources)) else ("numpy",)
-        pool = WorkerPool(min(jobs, sum(bool(p.cells) for p in todo)), preload)
+    pools = _Pools(min(jobs, max(1, sum(bool(p.cells) for p in todo))), isolation)
     try:
+        if any(p.cells for p in todo):  # start now: the worker's imports overlap ...
+            pools.get(Exercise.modules)  # ... with loading the exercises here
         for plan in todo:
-            _resolve(plan, store, limits)
-        if pool is not None and not any(p.pending for p in todo):
-            pool.close()
-            pool = None
+            _resolve(plan, store, (limits, isolation))
+        pools.keep({e.modules for p in todo for e, _, _ in p.pending})
         for index, plan in enumerate(plans):
             if id(plan) in to_resolve and not plan.pending:
                 _finished(plan, store)
@@ -234,11 +246,78 @@ def grade_notebooks(
                     on_graded(index, plan.submission())
         waiting = [i for i, p in enumerate(plans) if p.pending]
         if waiting:
-            _run_all(pool, plans, waiting, limits, store, on_graded)
+            _run_all(pools, plans, waiting, limits, store, on_graded)
     finally:
-        if pool is not None:
-            pool.close()
+        pools.close()
     return [plan.submission() for plan in plans]
+
+
+class _Pools:
+    """One pool of worker slots per set of allowed modules (each sandbox shows only those),
+    started on first use."""
+
+    def __init__(self, size: int, isolation: str):
+        self.size, self.isolation = size, isolation
+        self._pools: dict[tuple[str, ...], WorkerPool] = {}
+        self._lock = threading.Lock()
+
+    def get(self, modules: tuple[str, ...]) -> WorkerPool:
+        with self._lock:
+            if modules not in self._pools:
+                self._pools[modules] = WorkerPool(self.size, modules, self.isolation)
+            return self._pools[modules]
+
+    def keep(self, needed: set[tuple[str, ...]]) -> None:
+        """Close the pools no pending exercise needs."""
+        with self._lock:
+            for modules in [m for m in self._pools if m not in needed]:
+                self._pools.pop(modules).close()
+
+    def close(self) -> None:
+        with self._lock:
+            for pool in self._pools.values():
+                pool.close()
+            self._pools.clear()
+
+
+_WARM: dict[tuple[tuple[str, ...], str], WorkerPool] = {}
+_WARM_LOCK = threading.Lock()
+
+
+def grade_source(
+    exercise: Exercise,
+    source: str,
+    *,
+    limits: Limits | None = None,
+    isolation: str | None = None,
+) -> Result:
+    """The grader's verdict on ``source`` as the cell of ``exercise``: the same sandbox,
+    limits, allowed modules and scoring as ``grade_notebooks``, for one cell.
+
+    The worker is kept warm between calls (one per set of allowed modules and isolation),
+    so that ``check`` after each exercise costs a fraction of a second; it ends with this
+    process.
+    """
+    limits = limits or Limits()
+    isolation = isolation or default_isolation()
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
+    key = (exercise.modules, isolation)
+    with _WARM_LOCK:
+        pool = _WARM.get(key)
+        if pool is None:
+            if not _WARM:
+                atexit.register(_close_warm)
+            pool = _WARM[key] = WorkerPool(1, exercise.modules, isolation)
+    results = _run_job(pool, [(exercise, source)], limits, Cache(None))
+    return results[0][0]
+
+
+def _close_warm() -> None:
+    with _WARM_LOCK:
+        for pool in _WARM.values():
+            pool.close()
+        _WARM.clear()
 
 
 def _cell_sources(plan: _Plan) -> list[tuple[str, str]]:
@@ -331,7 +410,7 @@ def _resolve(plan: _Plan, store: Cache, limits: Limits) -> None:
 
 
 def _run_all(
-    pool: WorkerPool,
+    pools: _Pools,
     plans: list[_Plan],
     waiting: list[int],
     limits: Limits,
@@ -341,9 +420,9 @@ def _run_all(
     """Grade the waiting plans on the pool, most exercises first, reporting each as it ends."""
     order = sorted(waiting, key=lambda i: -len(plans[i].pending))
     stop = threading.Event()
-    with concurrent.futures.ThreadPoolExecutor(pool.size) as executor:
+    with concurrent.futures.ThreadPoolExecutor(pools.size) as executor:
         futures = {
-            executor.submit(_run_plan, pool, plans[i], limits, store, stop): i
+            executor.submit(_run_plan, pools, plans[i], limits, store, stop): i
             for i in order
         }
         try:
@@ -357,28 +436,55 @@ def _run_all(
             stop.set()
             for future in futures:
                 future.cancel()
-            pool.close()
+            pools.close()
             raise
 
 
 def _run_plan(
-    pool: WorkerPool, plan: _Plan, limits: Limits, store: Cache, stop: threading.Event
+    pools: _Pools, plan: _Plan, limits: Limits, store: Cache, stop: threading.Event
 ) -> None:
-    if stop.is_set():
-        return
+    """Grade the plan's pending exercises: one job per set of allowed modules."""
+    groups: dict[tuple[str, ...], list] = {}
+    for exercise, cell, key in plan.pending:
+        groups.setdefault(exercise.modules, []).append((exercise, cell.source, key))
+    for modules, group in groups.items():
+        if stop.is_set():
+            return
+        pairs = [(exercise, source) for exercise, source, _ in group]
+        results = _run_job(pools.get(modules), pairs, limits, store, stop)
+        if results is None:
+            return
+        for (exercise, _, key), (result, keep) in zip(group, results):
+            plan.results[exercise.id] = result
+            plan.lasting &= keep
+            if keep:
+                store.put(key, result)
+    plan.pending = []
+
+
+def _run_job(
+    pool: WorkerPool,
+    pairs: list[tuple[Exercise, str]],
+    limits: Limits,
+    store: Cache,
+    stop: threading.Event | None = None,
+) -> list[tuple[Result, bool]] | None:
+    """``(Result, lasting)`` per ``(exercise, cell source)``, run as one notebook on the
+    pool; None if the batch was stopped meanwhile."""
     request = {
         "limits": limits.request(),
         "exercises": [
             {
                 "id": e.id,
                 "function": e.function,
-                "source": c.source,
+                "source": source,
+                "modules": list(e.modules),
                 "cases": _cases_message(store, e),
             }
-            for e, c, _ in plan.pending
+            for e, source in pairs
         ],
     }
-    seconds = len(plan.pending) * (limits.timeout + 5) + 30
+    seconds = len(pairs) * (limits.timeout + 5) + 30
     entries, lost = None, None
     for _ in range(2):  # one retry on a fresh worker if a worker is lost
         try:
@@ -386,32 +492,26 @@ def _run_plan(
             break
         except WorkerLost as exc:
             lost = exc
-            if stop.is_set():
-                return
-    for position, (exercise, _, key) in enumerate(plan.pending):
-        if (
-            entries is None
-            or not isinstance(entries, list)
-            or len(entries) != len(plan.pending)
-        ):
-            result, keep = (
+            if stop is not None and stop.is_set():
+                return None
+    if not isinstance(entries, list) or len(entries) != len(pairs):
+        why = lost or "malformed reply"
+        return [
+            (
                 failure(
-                    exercise,
+                    e,
                     "error",
-                    f"the grader's worker failed on this "
-                    f"notebook ({lost or 'malformed reply'}); grade it again",
+                    f"the grader's worker failed on this notebook ({why}); grade it "
+                    "again",
                 ),
                 False,
             )
-        else:
-            result, keep = verdict(
-                exercise, entries[position], limits, store.cases(exercise)
-            )
-        plan.results[exercise.id] = result
-        plan.lasting &= keep
-        if keep:
-            store.put(key, result)
-    plan.pending = []
+            for e, _ in pairs
+        ]
+    return [
+        verdict(e, entry, limits, store.cases(e))
+        for (e, _), entry in zip(pairs, entries)
+    ]
 
 
 _CASE_MESSAGES: dict[int, tuple[Exercise, bytes]] = {}
@@ -435,11 +535,28 @@ def verdict(
 ) -> tuple[Result, bool]:
     """The Result for one worker entry, and whether a re-run would give the same one."""
     if not isinstance(entry, dict):
-        return failure(
-            exercise, "error", "the grader's worker sent a malformed entry"
-        ), False
+        return _malformed(exercise)
     state = entry.get("state")
     output = entry.get("output") if isinstance(entry.get("output"), str) else ""
+    if state == "done" and isinstance(entry.get("payload"), bytes):
+        try:
+            reply = channel.decode(entry["payload"], max_bytes=limits.reply)
+        except channel.ChannelError as exc:
+            return _unreadable(exercise, exc)
+        if isinstance(reply, dict) and isinstance(reply.get("died"), str):
+            state = "timeout" if reply.get("timeout") is True else "died"
+            entry = dict(entry, detail=reply["died"])
+        else:
+            try:
+                return _judge(
+                    exercise,
+                    reply,
+                    _count(entry.get("output_bytes")),
+                    limits,
+                    exercise.cases() if cases is None else cases,
+                )
+            except (ValueError, TypeError, KeyError) as exc:
+                return _unreadable(exercise, exc)
     if state == "timeout":
         return failure(
             exercise,
@@ -448,6 +565,8 @@ def verdict(
             f"{limits.timeout:g} s, the limit per exercise. Look for a loop that "
             "never ends or work that grows too fast.",
         ), False
+    if state == "output":
+        return _printed_too_much(exercise, limits), False
     if state == "channel":
         return failure(
             exercise,
@@ -471,36 +590,59 @@ def verdict(
             f"{_crash_line(exercise, output)}; an exercise must return its result, "
             "not exit or crash the interpreter",
         ), False
-    if state != "done" or not isinstance(entry.get("payload"), bytes):
-        return failure(
-            exercise, "error", "the grader's worker sent a malformed entry"
-        ), False
-    try:
-        reply = channel.decode(entry["payload"], max_bytes=limits.reply)
-        return _judge(
-            exercise, reply, limits, exercise.cases() if cases is None else cases
-        )
-    except (channel.ChannelError, ValueError, TypeError, KeyError) as exc:
-        return failure(
-            exercise,
-            "error",
-            f"the worker's reply could not be read ({exc}); an "
-            "exercise cell must not write to the grader's channel",
-        ), False
+    return _malformed(exercise)
+
+
+def _malformed(exercise: Exercise) -> tuple[Result, bool]:
+    return failure(
+        exercise, "error", "the grader's worker sent a malformed entry"
+    ), False
+
+
+def _unreadable(exercise: Exercise, exc: Exception) -> tuple[Result, bool]:
+    return failure(
+        exercise,
+        "error",
+        f"the worker's reply could not be read ({exc}); an "
+        "exercise cell must not write to the grader's channel",
+    ), False
+
+
+def _printed_too_much(exercise: Exercise, limits: Limits) -> Result:
+    return failure(
+        exercise,
+        "error",
+        f"the exercise printed more than {_size(limits.output)} of output; remove "
+        "prints from loops",
+    )
+
+
+def allowed_modules(exercise: Exercise) -> str:
+    """The modules an exercise allows, in words: "numpy", "numpy and torch" ..."""
+    names = list(exercise.modules)
+    if not names:
+        return "Python's standard library"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _judge(
-    exercise: Exercise, reply: Any, limits: Limits, cases: list[Case]
+    exercise: Exercise,
+    reply: Any,
+    output_bytes: int,
+    limits: Limits,
+    cases: list[Case],
 ) -> tuple[Result, bool]:
     if not isinstance(reply, dict):
         raise ValueError("the reply is not a dictionary")
     name = exercise.function
-    if _count(reply.get("output_bytes")) > limits.output:
+    if output_bytes > limits.output:
+        return _printed_too_much(exercise, limits), True
+    if isinstance(reply.get("forbidden"), str):
         return failure(
             exercise,
             "error",
-            f"the exercise printed more than "
-            f"{_size(limits.output)} of output; remove prints from loops",
+            f"exercise {exercise.id} may use only {allowed_modules(exercise)}; your "
+            f"code imports {reply['forbidden']}",
         ), True
     if reply.get("memory") is True:
         return failure(

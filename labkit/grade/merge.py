@@ -146,6 +146,7 @@ def submission_from_dict(data: Any, where: str = "gradebook") -> Submission:
             [_result(r) for r in data["exercises"]],
             None if data["error"] is None else str(data["error"]),
             [str(w) for w in data["warnings"]],
+            isolation=str(data.get("isolation", "")),
         )
         for name in (f.name for f in dataclasses.fields(Submission)):
             if name in data and name not in _READ:

@@ -1,14 +1,18 @@
 """The grader's side of the worker processes: start them warm, send jobs, receive replies.
 
-``WorkerPool(size)`` starts one fresh interpreter (``worker.main``) that imports numpy (and torch
-when a cell needs it) once and forks ``size`` servers; each server is a *slot* that grades one job
-at a time. ``run(request)`` borrows an idle slot, sends the request as a channel frame over the
-slot's socket and waits for the reply. A slot that dies, stalls or answers out of turn is closed
-and replaced by a freshly started one; the job is then reported lost (``WorkerLost``).
+``WorkerPool(size, modules, isolation)`` starts one fresh interpreter (``worker.main``), in
+the bubblewrap sandbox that ``sandbox.command`` describes (or as a plain process with
+isolation "none"), which imports the allowed ``modules`` once and forks ``size`` servers;
+each server is a *slot* that grades one job (a notebook's exercises) at a time, each in a
+confinement of its own. ``run(request)`` borrows an idle slot, sends the request as a
+channel frame over the slot's socket and waits for the reply. A slot that dies, stalls or
+answers out of turn is closed and replaced by a freshly started one; the job is then
+reported lost (``WorkerLost``).
 
-The workers start in their own session (Ctrl-C in the terminal reaches only the grader), with a
-pruned environment (no tokens or passwords the grader's may hold), single-threaded numerical
-libraries and no GPU, and exit when their socket closes, which also happens if the grader dies.
+The workers start in their own session (Ctrl-C in the terminal reaches only the grader),
+with an environment of their own (none of the grader's variables: no tokens or passwords),
+single-threaded numerical libraries and no GPU, and exit when their socket closes, which
+also happens if the grader dies (and bubblewrap's ``--die-with-parent`` kills them then).
 """
 
 from __future__ import annotations
@@ -19,50 +23,15 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 from typing import Any
 
-from . import channel
+from . import channel, sandbox
 
 __all__ = ["WorkerPool", "WorkerLost", "WorkerStartError", "default_jobs"]
 
-_BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from labkit.grade.worker import main; main(sys.argv[2:])"
-)
 _START_SECONDS = 180.0  # importing torch on a cold disk can take a while
-# The workers see only what running Python needs, not the grader's secrets (tokens in CI ...).
-_KEPT_VARIABLES = {
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "TZ",
-    "TMPDIR",
-    "VIRTUAL_ENV",
-    "LD_LIBRARY_PATH",
-    "SYSTEMROOT",
-}
-_KEPT_PREFIXES = (
-    "LC_",
-    "PYTHON",
-    "CONDA",
-    "OMP_",
-    "MKL_",
-    "KMP_",
-    "OPENBLAS_",
-    "TORCH_",
-)
-_THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 
 
 class WorkerLost(RuntimeError):
@@ -144,46 +113,35 @@ class _Slot:
 
 
 class _Master:
-    """The worker interpreter: started once, forks the servers of its slots."""
+    """The worker interpreter: started once (in its sandbox), forks the servers of its slots."""
 
-    def __init__(self, slots: int, base: str, preload: tuple[str, ...]):
-        self.base = (
-            base  # the master removes it when it ends; so does stop(), if it has not
-        )
+    def __init__(self, slots: int, modules: tuple[str, ...], isolation: str):
         pairs = [socket.socketpair() for _ in range(slots)]
         theirs = [b.fileno() for _, b in pairs]
         self.log = tempfile.TemporaryFile(prefix="labkit-grade-worker-")
-        package_root = os.path.dirname(
-            os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        argv, env, self.folder = sandbox.command(
+            modules,
+            isolation,
+            [isolation, ",".join(modules), str(sandbox.SCRATCH_BYTES)],
+            [str(fd) for fd in theirs],
         )
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if name in _KEPT_VARIABLES or name.startswith(_KEPT_PREFIXES)
-        }
-        env.update(
-            PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES=""
-        )
-        env.update({name: "1" for name in _THREAD_VARIABLES})
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _BOOT,
-                package_root,
-                base,
-                ",".join(preload),
-                *map(str, theirs),
-            ],
-            pass_fds=theirs,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-            env=env,
-            start_new_session=True,
-        )
-        for _, b in pairs:
-            b.close()
+        try:
+            self.process = subprocess.Popen(
+                argv,
+                pass_fds=theirs,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self.log,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise WorkerStartError(
+                f"the grading worker could not start: {exc}"
+            ) from None
+        finally:
+            for _, b in pairs:
+                b.close()
         self.slots = [_Slot(a, self) for a, _ in pairs]
 
     def describe_failure(self) -> str:
@@ -212,13 +170,19 @@ class _Master:
                 pass
             self.process.wait()
         self.log.close()
-        shutil.rmtree(self.base, ignore_errors=True)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class WorkerPool:
     """``size`` warm worker slots; ``run(request)`` grades one job on whichever slot is free."""
 
-    def __init__(self, size: int, preload: tuple[str, ...] = ("numpy",)):
+    def __init__(
+        self,
+        size: int,
+        modules: tuple[str, ...] = ("numpy",),
+        isolation: str | None = None,
+    ):
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"size must be a positive integer, got {size!r}")
         if not hasattr(os, "fork"):
@@ -227,7 +191,8 @@ class WorkerPool:
                 "Windows, grade inside WSL, or use check() on each exercise"
             )
         self.size = size
-        self.preload = tuple(preload)
+        self.modules = tuple(modules)
+        self.isolation = isolation or sandbox.default_isolation()
         self._masters: list[_Master] = []
         self._idle: queue.Queue[_Slot] = queue.Queue()
         self._lock = threading.Lock()
@@ -235,7 +200,7 @@ class WorkerPool:
         self._start(size)
 
     def _start(self, slots: int) -> None:
-        master = _Master(slots, tempfile.mkdtemp(prefix="labkit-grade-"), self.preload)
+        master = _Master(slots, self.modules, self.isolation)
         self._masters.append(master)
         for slot in master.slots:
             self._idle.put(slot)

@@ -1,29 +1,34 @@
-"""The grading worker: warm processes that run submitted exercise cells in sandboxed children.
+"""The grading worker: a warm interpreter that runs each notebook in a confinement of its own.
 
-This module runs in a fresh interpreter that the grader starts (``pool.WorkerPool``), never in the
-grader's own process. The process tree during a batch::
+This module runs in a fresh interpreter that the grader starts (``pool.WorkerPool``, through
+``sandbox.command``), never in the grader's process, and imports nothing from labkit: it
+sees only the standard library, the exercises' allowed packages and its own four files.
+The process tree during a batch, with bubblewrap::
 
-    grader            holds the exercises, their cases and expected values; judges every output
-    └─ master         fresh interpreter: numpy (and torch) imported once; labkit forgotten
-       └─ server      one per slot (core), forked from the master, serves one job at a time
-          └─ child    forked per notebook from the warm server; runs that notebook's exercises
-                      inside the sandbox (``sandbox.run``)
+    grader            holds the exercises, their cases and expected values; judges outputs
+    └─ bwrap          the worker's sandbox (``sandbox``): namespaces, read-only view, /tmp
+       └─ master      imports the allowed packages once (warm)
+          └─ server   one per slot (core), forked from the master; one notebook at a time
+             └─ monitor     forked per notebook; enters new namespaces (``confine``)
+                └─ runner   PID 1 of the notebook's PID namespace, own tmpfs, no privileges
+                   └─ exercise   forked per exercise; limits and seccomp; runs the cell
 
-The grader sends a job (the notebook's exercise cells and the *inputs* of each case, never the
-expected values) over a socket; the server forks a child and returns, per exercise, either the
-child's reply (the outputs, as channel data) or why there is none (a timeout, the child's death,
-a corrupted channel). Nothing a child writes is executed or unpickled anywhere: the grader
-decodes it with ``channel.decode`` and judges it with its own cases.
+The grader sends a job (the notebook's exercise cells and the *inputs* of each case, never
+the expected values) over a socket; the server forks the monitor and returns, per exercise,
+either the runner's reply (the outputs, as channel data, with what the exercise printed) or
+why there is none (a timeout, the printing limit, a corrupted channel, the runner's death).
+Nothing a notebook writes is executed or unpickled anywhere: the grader decodes it with
+``channel.decode`` and judges it with its own cases.
 
-The server enforces the wall-clock limit per exercise and kills the child's process group; as a
-child subreaper it also finds and kills any process that escaped the group. Each reply carries its
-exercise's index and a token the server hands out only after the previous reply, so a cell that
-writes into the channel spoils its own verdict and no other. A child that dies, times out or
-changed state shared with later exercises is replaced by a fresh one for the exercises left.
+The server enforces, from outside the notebook's namespaces, the wall-clock limit per
+exercise and the limit on printed output, and then kills the monitor: the kernel then ends
+the notebook's PID namespace, so no process of it survives. Each reply carries its
+exercise's index and a token the server hands out only after the previous reply, so an
+exercise that writes into the channel spoils its own verdict and no other. When a notebook
+is stopped early, the exercises left run in a fresh confinement.
 
-This is defence in depth at the level of the interpreter and of POSIX limits, not a kernel
-sandbox: grade the submissions of strangers inside a container or a CI runner as well. It is built
-for Linux; on macOS the memory limit, the child's death signal and the subreaper are missing.
+With ``isolation="none"`` there is no bubblewrap and no confinement: the runner is a plain
+child in a process group of its own, with the resource limits only.
 """
 
 from __future__ import annotations
@@ -31,19 +36,21 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import resource
 import select
 import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 import traceback
-from typing import Any, Callable
 
-from labkit.grade import channel, sandbox
+from . import channel, confine, runner
 
-_TAIL_BYTES = 2000  # how much of a dead child's output the server reports
-_EXIT_GRACE = 2.0  # seconds a child gets to exit after its last reply
+_TAIL_BYTES = 2000  # how much of an exercise's output the server reports
+_EXIT_GRACE = 2.0  # seconds a notebook gets to exit after its last reply
+_PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -51,42 +58,32 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 
 def main(argv: list[str]) -> None:
-    """Entry point: ``base preload fd [fd ...]``; one server per socket file descriptor.
+    """Entry point: ``isolation preload scratch view fd [fd ...]``; one server per socket.
 
-    ``base`` is a temporary directory of this worker's own; it is removed when the servers end,
-    which they do when the grader closes their sockets, or dies.
+    ``preload`` is a comma-separated list of modules imported once here; ``scratch`` the
+    size in bytes of each notebook's private tmpfs; ``view`` a folder to remove when the
+    servers end (the module view of isolation "none"), or empty.
     """
-    base, preload, *fds = argv
+    isolation, preload, scratch, view, *fds = argv
     try:
-        _serve_all(base, preload, [int(fd) for fd in fds])
+        _serve_all(isolation, preload, int(scratch), [int(fd) for fd in fds])
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        if view:
+            shutil.rmtree(view, ignore_errors=True)
 
 
-def _serve_all(base: str, preload: str, sockets: list[int]) -> None:
-    """Import and warm up; make sure no exercise is loaded and forget labkit; then serve each
-    socket, in a server forked from this warm process when there are several."""
+def _serve_all(isolation: str, preload: str, scratch: int, sockets: list[int]) -> None:
     for name in filter(None, preload.split(",")):
         importlib.import_module(name)
     _warm_up()
-    import labkit.exercises as registry
-
-    if (
-        registry._REGISTRY or registry._CASES
-    ):  # the worker must never hold expected values
-        raise RuntimeError("the grading worker has exercises loaded; refusing to serve")
-    labkit_dir = os.path.dirname(os.path.realpath(registry.__path__[0]))
-    for name in [m for m in sys.modules if m == "labkit" or m.startswith("labkit.")]:
-        del sys.modules[name]
-    sys.path[:] = [p for p in sys.path if not sandbox.holds_labkit(p)]
-    sandbox.configure(labkit_dir)
     gc.collect()
-    gc.freeze()  # keep the warm heap shared with the children (no copy-on-write by the collector)
+    gc.freeze()  # keep the warm heap shared with the children (no copy-on-write by the GC)
+    settings = {"isolated": isolation == "bwrap", "scratch": scratch}
     if len(sockets) == 1:
-        serve(sockets[0], base)
+        serve(sockets[0], settings)
         return
     servers = []
-    for slot, fd in enumerate(sockets):
+    for fd in sockets:
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -94,7 +91,7 @@ def _serve_all(base: str, preload: str, sockets: list[int]) -> None:
                 for other in sockets:
                     if other != fd:
                         os.close(other)
-                serve(fd, os.path.join(base, f"slot{slot}"))
+                serve(fd, settings)
                 code = 0
             except BaseException:
                 traceback.print_exc()  # into the log the grader shows if the worker fails
@@ -110,7 +107,7 @@ def _serve_all(base: str, preload: str, sockets: list[int]) -> None:
 def _warm_up() -> None:
     """Run the lazy first-time initialisations once here, not in every child (none starts a
     thread, so forking stays safe)."""
-    sandbox.reseed()
+    runner.reseed()
     numpy = sys.modules["numpy"]
     a = numpy.ones((4, 4))
     numpy.isclose(a @ a, numpy.exp(a)).any()
@@ -121,11 +118,9 @@ def _warm_up() -> None:
         torch.softmax(x @ x, dim=1).sum().backward()
 
 
-def serve(fd: int, base: str) -> None:
+def serve(fd: int, settings: dict) -> None:
     """Answer job requests on socket ``fd`` until the grader closes it."""
-    os.makedirs(os.path.join(base, "work"), exist_ok=True)
-    os.chmod(os.path.join(base, "work"), 0o555)  # empty, and not writable even from C
-    sandbox.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    confine.prctl(_PR_SET_CHILD_SUBREAPER, 1)
     control = socket.socket(fileno=fd)
     control.setblocking(True)
     reader = channel.FrameReader(max_bytes=1 << 34)
@@ -143,7 +138,7 @@ def serve(fd: int, base: str) -> None:
                 request = channel.decode(payload, allow_bytes=True)
                 reply = {
                     "nonce": request["nonce"],
-                    "entries": run_job(request, control, base),
+                    "entries": run_job(request, control, settings),
                 }
             except _GraderGone:
                 return
@@ -155,53 +150,103 @@ def serve(fd: int, base: str) -> None:
             control.sendall(channel.frame(channel.encode(reply, allow_bytes=True)))
 
 
-def run_job(request: dict, control: socket.socket | None, base: str) -> list[dict]:
-    """One entry per exercise of the job, in order; forks a fresh child after any failure."""
+def run_job(request: dict, control: socket.socket | None, settings: dict) -> list[dict]:
+    """One entry per exercise of the job, in order; a fresh notebook after any failure."""
     exercises, limits = request["exercises"], request["limits"]
     entries: list[dict] = []
     while len(entries) < len(exercises):
-        entries += _run_child(exercises, len(entries), limits, control, base)
+        entries += _run_notebook(exercises, len(entries), limits, control, settings)
     return entries
 
 
-def _run_child(
-    exercises: list, start: int, limits: dict, control: socket.socket | None, base: str
-) -> list[dict]:
-    """Fork a child for ``exercises[start:]``; collect its replies until it stops or fails.
+class _Output:
+    """What the notebook printed (stdout and stderr share one pipe): counted, tail kept."""
 
-    Every reply carries its exercise's index and a random token that the server sends to the
-    child only once the previous reply has been accepted; so a cell that writes to the channel
-    can spoil only its own verdict. A reply out of turn, or bytes that are not a frame, end the
-    child and are charged to the exercise that wrote them.
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.count = 0
+        self.tail = b""
+        os.set_blocking(fd, False)
+
+    def drain(self) -> bool:
+        """Read what is there; False at end of stream."""
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                return False
+            self.count += len(chunk)
+            self.tail = (self.tail + chunk)[-_TAIL_BYTES:]
+
+    def take(self) -> dict:
+        """The output of the exercise that just ended; starts counting the next one."""
+        self.drain()
+        taken = {
+            "output": self.tail.decode("utf-8", "replace"),
+            "output_bytes": self.count,
+        }
+        self.count, self.tail = 0, b""
+        return taken
+
+
+def _run_notebook(
+    exercises: list, start: int, limits: dict, control: socket.socket | None, settings
+) -> list[dict]:
+    """Confine a fresh notebook for ``exercises[start:]``; collect its replies until it
+    stops or fails.
+
+    Every reply carries its exercise's index and a random token that the server sends only
+    once the previous reply has been accepted. A reply out of turn, or bytes that are not a
+    frame, end the notebook and are charged to the exercise that wrote them.
     """
     read_end, write_end = os.pipe()
     token_read, token_write = os.pipe()
+    output_read, output_write = os.pipe()
     server = os.getpid()
+    scratch = None if settings["isolated"] else tempfile.mkdtemp(prefix="notebook-")
+    baseline = _address_space()
     pid = os.fork()
-    if pid == 0:  # the child never returns from here
+    if pid == 0:  # the monitor; never returns from here
         code = 70
         try:
-            os.close(read_end)
-            os.close(token_write)
-            sandbox.run(
-                exercises, start, limits, write_end, token_read, base, control, server
+            for fd in (read_end, token_write, output_read):
+                os.close(fd)
+            if control is not None:
+                control.close()
+            _prepare(output_write, server)
+            if settings["isolated"]:
+                confine.isolate()  # from here on: the runner
+                confine.private_filesystem(settings["scratch"])
+                restrict = confine.restrict
+            else:
+                os.chdir(scratch)
+                os.environ.update(TMPDIR=scratch, HOME=scratch)
+                tempfile.tempdir = scratch
+                restrict = _limits_only
+            job_limits = dict(limits, baseline=baseline)
+            runner.serve_notebook(
+                exercises, start, job_limits, write_end, token_read, restrict
             )
             code = 0
         finally:
             os._exit(code)
-    os.close(write_end)
-    os.close(token_read)
+    for fd in (write_end, token_read, output_write):
+        os.close(fd)
+    output = _Output(output_read)
     tokens = {start: _send_token(token_write)}
     entries: list[dict] = []
-    ended, stopping = None, False
-    reader = channel.FrameReader(max_bytes=limits["reply"] + sandbox.HEADER)
+    ended = None
+    reader = channel.FrameReader(max_bytes=limits["reply"] + runner.HEADER)
     poller = select.poll()
     poller.register(read_end, select.POLLIN)
+    poller.register(output_read, select.POLLIN)
     if control is not None:
         poller.register(control.fileno(), select.POLLIN)
     deadline = time.monotonic() + limits["timeout"]
     try:
-        while start + len(entries) < len(exercises) and not stopping:
+        while start + len(entries) < len(exercises) and ended is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 ended = "timeout"
@@ -210,11 +255,16 @@ def _run_child(
             for fd, _ in poller.poll(remaining * 1000):
                 if fd == read_end:
                     ready = True
+                elif fd == output_read:
+                    if not output.drain():
+                        poller.unregister(fd)
+                    if output.count > limits["output"]:
+                        ended = "output"
                 elif _grader_gone(control):
                     raise _GraderGone
                 else:
                     poller.unregister(fd)
-            if not ready:
+            if ended or not ready:
                 continue
             chunk = os.read(read_end, 1 << 20)
             if not chunk:
@@ -225,42 +275,73 @@ def _run_child(
             except channel.ChannelError:
                 ended = "channel"
                 break
-            for flags, payload in frames:
+            for _, payload in frames:
                 index = int.from_bytes(payload[:4], "big")
                 expected = start + len(entries)
-                token = payload[4 : sandbox.HEADER]
+                token = payload[4 : runner.HEADER]
                 if index != expected or tokens.get(index) != token:
                     ended = "channel"
                     if index < expected and tokens.get(index) == token:
-                        del entries[
-                            index - start :
-                        ]  # a second reply from an answered exercise
+                        del entries[index - start :]  # a second reply for one exercise
                     break
-                now = time.monotonic()
-                entries.append({"state": "done", "payload": payload[sandbox.HEADER :]})
+                entry = {"state": "done", "payload": payload[runner.HEADER :]}
+                entries.append(dict(entry, **output.take()))
                 deadline = time.monotonic() + limits["timeout"]
-                stopping = bool(flags & sandbox.STOP)
-                if stopping or start + len(entries) == len(exercises):
+                if start + len(entries) == len(exercises):
                     break
                 tokens[index + 1] = _send_token(token_write)
-            if ended:
-                break
-    finally:  # also when the grader is gone: the child is killed, never left behind
+    finally:  # also when the grader is gone: the notebook is killed, never left behind
         status, killed = _finish(pid, wait=ended in (None, "eof"))
-        tail = _tail(os.path.join(base, "output"))
-        os.close(read_end)
-        os.close(token_write)
-        _empty(os.path.join(base, "work"))
+        tail = output.take()
+        for fd in (read_end, token_write, output_read):
+            os.close(fd)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     if ended is not None and start + len(entries) < len(exercises):
-        entries.append(_failure(ended, status, killed, tail))
+        entries.append(dict(_failure(ended, status, killed), **tail))
     return entries
 
 
+def _prepare(output: int, server: int) -> None:
+    """In the monitor: its own process group, death with the server, stdin from /dev/null,
+    stdout and stderr into the output pipe, default signal handlers."""
+    os.setpgid(0, 0)
+    confine.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server:  # the server died before the line above
+        os._exit(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    for target, source in ((0, null), (1, output), (2, output)):
+        os.dup2(source, target)
+    os.close(null)
+    os.close(output)
+    for name in ("SIGINT", "SIGPIPE", "SIGXFSZ"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+def _limits_only(limits: dict[str, int]) -> None:
+    """Without isolation: the resource limits the platform has, and nothing else."""
+    for name, soft in limits.items():
+        hard = soft + 1 if name == "RLIMIT_CPU" else soft
+        try:
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+        except (ValueError, OSError, AttributeError):
+            pass
+
+
+def _address_space() -> int:
+    """Bytes of address space in use, from Linux's /proc (0 where there is none)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _send_token(fd: int) -> bytes:
-    token = os.urandom(sandbox.TOKEN)
+    token = os.urandom(runner.TOKEN)
     try:
         os.write(fd, token)
-    except OSError:  # the child is gone; the read loop will see it
+    except OSError:  # the notebook is gone; the read loop will see it
         pass
     return token
 
@@ -280,10 +361,12 @@ def _grader_gone(control: socket.socket) -> bool:
 
 
 def _finish(pid: int, wait: bool) -> tuple[int, bool]:
-    """Wait (briefly) for the child to exit, then kill its process group and escaped descendants.
+    """Wait (briefly) for the monitor to exit, then kill its group and whatever is left.
 
-    Returns the wait status and whether the child had to be killed. The group is killed while the
-    child is still an unreaped zombie, so its process id cannot have been reused by then.
+    Returns the wait status and whether the monitor had to be killed. The group is killed
+    while the monitor is still an unreaped zombie, so its id cannot have been reused. The
+    runner, orphaned to this subreaper, is killed and reaped last: its PID namespace ends
+    with it, and its exit is seen only once every process in there is gone.
     """
     exited = wait and _wait_exit(pid, _EXIT_GRACE)
     try:
@@ -306,10 +389,7 @@ def _wait_exit(pid: int, seconds: float) -> bool:
     try:
         limit = time.monotonic() + seconds
         while True:
-            if (
-                os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-                is not None
-            ):
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
                 return True
             remaining = limit - time.monotonic()
             if remaining <= 0:
@@ -324,7 +404,7 @@ def _wait_exit(pid: int, seconds: float) -> bool:
 
 
 def _reap_orphans() -> None:
-    """As a subreaper we inherit processes that left the child's group; kill and reap them."""
+    """As a subreaper we inherit the notebook's processes that outlived the monitor."""
     for _ in range(100):
         children = _children()
         if not children:
@@ -360,15 +440,15 @@ def _children() -> list[int]:
     return found
 
 
-def _failure(ended: str, status: int, killed: bool, tail: str) -> dict:
-    """The entry for the exercise a child was running when it stopped without replying."""
-    if ended == "timeout" or (
-        os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU
-    ):
-        return {"state": "timeout", "detail": "", "output": tail}
+def _failure(ended: str, status: int, killed: bool) -> dict:
+    """The entry for the exercise a notebook was running when it stopped without reply."""
+    if ended == "timeout":
+        return {"state": "timeout", "detail": ""}
+    if ended == "output":
+        return {"state": "output", "detail": ""}
     if ended == "channel":
-        detail = "the worker's reply was not a well-formed frame"
-    elif killed:
+        return {"state": "channel", "detail": "the reply was not a well-formed frame"}
+    if killed:
         detail = "the worker closed its channel and did not exit"
     elif os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
@@ -377,41 +457,4 @@ def _failure(ended: str, status: int, killed: bool, tail: str) -> dict:
         )
     else:
         detail = f"the worker exited with status {os.WEXITSTATUS(status)}"
-    return {
-        "state": "died" if ended == "eof" else "channel",
-        "detail": detail,
-        "output": tail,
-    }
-
-
-def _tail(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.fstat(f.fileno()).st_size - _TAIL_BYTES))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def _empty(folder: str) -> None:
-    """Remove anything a child managed to leave in the working directory (normally nothing)."""
-    if not os.listdir(folder):
-        return
-
-    def retry(func: Callable, target: str, _exc: Any) -> None:
-        try:  # a submission may have taken away permissions inside its sandbox
-            os.chmod(os.path.dirname(target), 0o700)
-            func(target)
-        except OSError:
-            pass
-
-    try:
-        os.chmod(folder, 0o700)
-        for entry in os.scandir(folder):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, onerror=retry)
-            else:
-                os.unlink(entry.path)
-        os.chmod(folder, 0o555)
-    except OSError:
-        pass  # what cannot be removed is removed with the whole folder when the grader ends
+    return {"state": "died", "detail": detail}
