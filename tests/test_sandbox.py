@@ -161,41 +161,45 @@ BYPASSES = {
 }
 
 
+@pytest.fixture
+def fixtures():
+    fx.register()
+    yield
+    fx.unregister()
+
+
 @needs_bwrap
+@pytest.mark.usefixtures("fixtures")
 @pytest.mark.parametrize("name", BYPASSES)
 def test_a_module_the_exercise_does_not_allow_cannot_be_reached(name):
-    """Exercise 1.1 allows numpy only: torch, scipy and labkit are not in the sandbox at
+    """Exercise 99.1 allows numpy only: torch, scipy and labkit are not in the sandbox at
     all, whichever way the cell reaches for them."""
     site = os.path.dirname(os.path.dirname(np.__file__))
-    cell = BYPASSES[name].replace("SITE", repr(site)) + (
-        "def step_layer(X, weight, bias):\n    return (X @ weight.T + bias > 0) * 1.0\n"
-    )
-    result = grade_source(get("1.1"), cell, isolation="bwrap")
+    cell = BYPASSES[name].replace("SITE", repr(site)) + fx.SOLUTIONS["99.1"]
+    result = grade_source(get("99.1"), cell, isolation="bwrap")
     assert result.score == 0 and result.status == "error", result.feedback
     if name in ("import torch", "host site-packages on sys.path"):
-        assert "exercise 1.1 may use only numpy; your code imports torch" in (
+        assert "exercise 99.1 may use only numpy; your code imports torch" in (
             result.feedback
         )
     if name == "labkit's exercises":
         assert "may use only numpy; your code imports labkit" in result.feedback
 
 
+@pytest.mark.usefixtures("fixtures")
 def test_an_exercise_that_allows_torch_sees_it():
-    fx.register()
-    try:
-        torch_cell = (
-            "import torch\n\ndef softmax_rows(Z):\n    Z = torch.tensor(Z)\n"
-            "    return {'probs': torch.softmax(Z, 1), 'argmax': Z.argmax(1)}\n"
-        )
-        result = grade_source(get("99.3"), torch_cell)
-        assert result.status == "passed", result.feedback
-        numpy_only = torch_cell.replace("softmax_rows", "add_bias")
-        result = grade_source(get("99.1"), numpy_only)
-        assert "may use only numpy; your code imports torch" in result.feedback
-    finally:
-        fx.unregister()
+    torch_cell = (
+        "import torch\n\ndef softmax_rows(Z):\n    Z = torch.tensor(Z)\n"
+        "    return {'probs': torch.softmax(Z, 1), 'argmax': Z.argmax(1)}\n"
+    )
+    result = grade_source(get("99.3"), torch_cell)
+    assert result.status == "passed", result.feedback
+    numpy_only = torch_cell.replace("softmax_rows", "add_bias")
+    result = grade_source(get("99.1"), numpy_only)
+    assert "may use only numpy; your code imports torch" in result.feedback
 
 
+@pytest.mark.usefixtures("fixtures")
 def test_check_runs_the_cell_with_the_graders_limits(capsys, monkeypatch):
     """check grades the cell's source (IPython keeps it in linecache) in the sandbox: a
     loop that never ends is a TIMEOUT, not a hung kernel; names from other cells are named
@@ -208,10 +212,10 @@ def test_check_runs_the_cell_with_the_graders_limits(capsys, monkeypatch):
         labkit.grade.grader, "Limits", lambda: Limits(timeout=2.0)
     )  # check's limits, shortened for the test
     cells = {
-        "loops": "import numpy as np\n\ndef step_layer(X, weight, bias):\n"
+        "loops": "import numpy as np\n\ndef add_bias(X, b, *, scale=1.0):\n"
         "    while True:\n        pass\n",
-        "helper": "def step_layer(X, weight, bias):\n    return helper(X @ weight.T)\n",
-        "mutates": "def step_layer(X, weight, bias):\n    X += 1\n    return X\n",
+        "helper": "def add_bias(X, b, *, scale=1.0):\n    return helper(X) + b\n",
+        "mutates": "def add_bias(X, b, *, scale=1.0):\n    X += b\n    return X\n",
     }
     outputs = {}
     for name, source in cells.items():
@@ -225,7 +229,7 @@ def test_check_runs_the_cell_with_the_graders_limits(capsys, monkeypatch):
         namespace: dict = {}
         exec(compile(source, filename, "exec"), namespace)
         try:
-            labkit.check.check("1.1", namespace["step_layer"])
+            labkit.check.check("99.1", namespace["add_bias"])
         finally:
             del linecache.cache[filename]
         outputs[name] = capsys.readouterr().out
@@ -260,9 +264,12 @@ def test_without_bubblewrap_the_command_line_says_how_to_install_it(
         fx.unregister()
 
 
+@pytest.mark.usefixtures("fixtures")
 def test_no_isolation_shows_the_same_modules():
     """Without bubblewrap the worker sees the same module layout: honest code gets the
     same verdict (an import outside the exercise's modules fails the same way)."""
-    cell = "import scipy\n\ndef step_layer(X, weight, bias):\n    return X\n"
-    result = grade_source(get("1.1"), cell, isolation="none")
-    assert "exercise 1.1 may use only numpy; your code imports scipy" in result.feedback
+    cell = "import scipy\n" + fx.SOLUTIONS["99.1"]
+    result = grade_source(get("99.1"), cell, isolation="none")
+    assert (
+        "exercise 99.1 may use only numpy; your code imports scipy" in result.feedback
+    )

@@ -169,8 +169,9 @@ class _Output:
         os.set_blocking(fd, False)
 
     def drain(self) -> bool:
-        """Read what is there; False at end of stream."""
-        while True:
+        """Read what is there (at most 1 MiB, so that a flood cannot keep the server
+        here); False at end of stream."""
+        for _ in range(16):
             try:
                 chunk = os.read(self.fd, 1 << 16)
             except BlockingIOError:
@@ -179,6 +180,7 @@ class _Output:
                 return False
             self.count += len(chunk)
             self.tail = (self.tail + chunk)[-_TAIL_BYTES:]
+        return True
 
     def take(self) -> dict:
         """The output of the exercise that just ended; starts counting the next one."""
@@ -216,6 +218,7 @@ def _run_notebook(
             if control is not None:
                 control.close()
             _prepare(output_write, server)
+            _close_all_but(write_end, token_read)
             if settings["isolated"]:
                 confine.isolate()  # from here on: the runner
                 confine.private_filesystem(settings["scratch"])
@@ -316,6 +319,17 @@ def _prepare(output: int, server: int) -> None:
     os.close(output)
     for name in ("SIGINT", "SIGPIPE", "SIGXFSZ"):
         signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+def _close_all_but(*keep: int) -> None:
+    """Close every file descriptor above 2 except ``keep``: the notebook inherits no
+    other."""
+    start = 3
+    for fd in sorted(keep):
+        os.closerange(start, fd)
+        start = fd + 1
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    os.closerange(start, 2**20 if limit in (resource.RLIM_INFINITY, 0) else limit)
 
 
 def _limits_only(limits: dict[str, int]) -> None:
