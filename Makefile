@@ -11,31 +11,58 @@ TOC    ?= book/_toc.yml
 
 setup: $(STAMP)
 
+# torch, pinned in pyproject.toml: on Linux PyPI's default wheel carries CUDA libraries
+# (gigabytes), so its CPU build comes from TORCH_INDEX, an extra pip index; change it
+# (`make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126`) or empty it
+# (`TORCH_INDEX=`) for PyPI's default wheel. A torch wheel pip already finds without any
+# index (a local directory in pip's find-links) is taken first, and the extra index is then
+# not asked at all: set-up stays offline where pip is configured that way. An unreachable
+# index costs one short timeout.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_PIN   := $(shell sed -n 's/^ *"\(torch==[^"]*\)",*$$/\1/p' pyproject.toml)
+TORCH_FROM  := $(if $(and $(TORCH_INDEX),$(filter Linux,$(shell uname -s))),\
+	--extra-index-url $(TORCH_INDEX) --timeout 20 --retries 1)
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-index --no-deps '$(TORCH_PIN)' 2>/dev/null \
+		|| $(BIN)/python -m pip install --quiet $(TORCH_FROM) '$(TORCH_PIN)'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Unit tests with coverage; the book, built and then read in a browser with the network blocked
-# (tests/test_book.py); then every chapter and solution notebook executed by nbval.
+# Each notebook is executed once per change, not twice per run:
+# 1. book/execute.py runs the notebooks of $(TOC) whose code (or labkit) changed, one per
+#    CPU at a time, into the execution cache the book build reads (book/_build/.jupyter_cache);
+# 2. labkit's tests run in parallel (-n auto), with coverage of labkit; among them
+#    tests/test_notebooks.py checks those executions as nbval --nbval-lax would (every cell of
+#    every chapter and solution ran its current code, none raised);
+# 3. the book build finds every notebook in the cache and executes none; then the built book
+#    is read in a browser with the network blocked (tests/test_book.py).
+# `make notebooks` still runs nbval on its own. Coverage does not include the grader's worker
+# processes: they start with a filtered environment, and the forked children that run
+# submissions can write no file and leave by os._exit, so coverage could save nothing; the
+# worker's code that runs in-process in the tests is measured.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests --ignore=tests/test_book.py --cov=labkit --cov-report=term-missing:skip-covered
+	$(BIN)/python book/execute.py --toc $(TOC)
+	LABKIT_REQUIRE_EXECUTED=1 $(BIN)/python -m pytest -n auto tests --ignore=tests/test_book.py \
+		--cov=labkit --cov-report=term-missing:skip-covered
 	$(MAKE) book
 	BOOK_TOC=$(TOC) $(BIN)/python -m pytest tests/test_book.py -p no:cacheprovider
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider chapters solutions
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests --ignore=tests/test_book.py
+	$(BIN)/python -m pytest -n auto tests --ignore=tests/test_book.py
 
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env chapters solutions
+	$(BIN)/python -m pytest -n auto --dist loadfile --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=300 -p no:cacheprovider chapters solutions
 
 # Execute every notebook and build the HTML into book/_build/html. Executions are cached in
 # book/_build/.jupyter_cache: a notebook whose code (and labkit) is unchanged is not run again.
 # Every page is read afresh (--all, seconds) so that every warning is reported on every build;
 # warnings, broken references included (-n), fail it. `make book TOC=my_toc.yml` builds a part.
 book: $(STAMP)
+	$(BIN)/python book/execute.py --toc $(TOC)
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc $(TOC) --path-output book --all -W -n --keep-going
 
 lab: $(STAMP)

@@ -29,7 +29,7 @@ def conda_pins() -> dict[str, str]:
     lines = (ROOT / "environment.yml").read_text().splitlines()
     start = lines.index("  - pip:") + 1
     reqs = [line.strip()[2:] for line in lines[start:] if line.strip().startswith("- ")]
-    return _pins(r for r in reqs if r != "-e .")
+    return _pins(r for r in reqs if not r.startswith("-"))  # "-e .", pip options
 
 
 def test_every_dependency_is_pinned_and_both_routes_agree():
@@ -42,3 +42,13 @@ def test_torch_is_the_cpu_release_the_course_pins():
 
 def test_jupyter_book_is_version_one():
     assert pyproject_pins()["jupyter-book"].startswith("1.")
+
+
+def test_both_routes_ask_for_the_same_torch_index():
+    """environment.yml's extra index is the Makefile's default TORCH_INDEX."""
+    index = re.search(r"^TORCH_INDEX \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert index, "the Makefile sets no default TORCH_INDEX"
+    assert (
+        f"- --extra-index-url {index.group(1)}"
+        in (ROOT / "environment.yml").read_text()
+    )

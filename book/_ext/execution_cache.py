@@ -35,16 +35,8 @@ def fingerprint(repository: Path) -> str:
     return digest.hexdigest()
 
 
-def invalidate_stale_cache(app, config) -> None:
-    """Empty the execution cache if labkit or the pins changed since it was filled."""
-    if config.nb_execution_mode != "cache" or not config.nb_execution_cache_path:
-        return
-    cache = Path(
-        config.nb_execution_cache_path
-    )  # relative paths are from the build's cwd
-    repository = Path(app.srcdir)
-    if not (repository / "labkit").is_dir():
-        return
+def refresh(cache: Path, repository: Path) -> None:
+    """Empty ``cache`` if labkit or the pins changed since it was filled; stamp it."""
     current = fingerprint(repository)
     stamp = cache / STAMP
     previous = stamp.read_text().strip() if stamp.is_file() else None
@@ -59,6 +51,16 @@ def invalidate_stale_cache(app, config) -> None:
         shutil.rmtree(cache)
     cache.mkdir(parents=True)
     stamp.write_text(current + "\n")
+
+
+def invalidate_stale_cache(app, config) -> None:
+    """Sphinx hook: ``refresh`` the execution cache before any notebook is read."""
+    if config.nb_execution_mode != "cache" or not config.nb_execution_cache_path:
+        return
+    repository = Path(app.srcdir)
+    if (repository / "labkit").is_dir():
+        # relative paths are from the build's cwd
+        refresh(Path(config.nb_execution_cache_path), repository)
 
 
 def setup(app):
