@@ -13,6 +13,11 @@ def float64_tensor(array, requires_grad: bool = False) -> torch.Tensor:
     )
 
 
+def tensor(array, requires_grad: bool = False) -> torch.Tensor:
+    """A torch copy of ``array`` in its own dtype: float64 data, int64 labels."""
+    return torch.tensor(np.asarray(array), requires_grad=requires_grad)
+
+
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """A float64 numpy copy of ``tensor``, detached and on the CPU."""
     return tensor.detach().cpu().numpy().astype(np.float64)

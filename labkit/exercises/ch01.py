@@ -22,17 +22,13 @@ import numpy as np
 
 from ..units import truth_table
 from . import Case, Mistake, exercise
+from ._oracle import tensor as _t
 
 
 def _torch():
     import torch
 
     return torch
-
-
-def _t(array):
-    """A float64 (or int64) torch tensor from a numpy array."""
-    return _torch().from_numpy(np.ascontiguousarray(array))
 
 
 # --- 1.1 the perceptron ---------------------------------------------------------------

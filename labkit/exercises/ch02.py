@@ -21,14 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from . import Case, Mistake, exercise
+from ._oracle import tensor as _t
 from ._oracle import to_numpy as _np
-
-
-def _t(array: np.ndarray, grad: bool = False) -> torch.Tensor:
-    """A float64 torch copy of ``array`` (int64 labels stay int64)."""
-    tensor = torch.tensor(array)
-    return tensor.requires_grad_(True) if grad else tensor
-
 
 # 2.1 ----------------------------------------------------------------------------------
 
@@ -106,7 +100,7 @@ def _tanh_chain_cases():
 
     def case(label, x, y, w):
         x, y, w = (np.asarray(v, dtype=np.float64) for v in (x, y, w))
-        wt, h = _t(w, grad=True), _t(x)
+        wt, h = _t(w, requires_grad=True), _t(x)
         for l in range(len(w)):
             h = torch.tanh(wt[l] * h)
         loss = torch.mean((h - _t(y)) ** 2)
@@ -244,7 +238,11 @@ def _linear_relu_cases():
             b[0] = 0.0
         X[0], b[-1] = 0.0, 0.0  # Z = 0 exactly at least once
         grad_out = rng.normal(size=(n, d_out))
-        Xt, Wt, bt = _t(X, grad=True), _t(W, grad=True), _t(b, grad=True)
+        Xt, Wt, bt = (
+            _t(X, requires_grad=True),
+            _t(W, requires_grad=True),
+            _t(b, requires_grad=True),
+        )
         F.relu(F.linear(Xt, Wt, bt)).backward(_t(grad_out))
         cases.append(
             Case(
@@ -350,7 +348,7 @@ def _softmax_ce_cases():
             others = logits.copy()
             others[rows, y] = -np.inf
             logits[rows, y] = others.max(axis=1) - 800.0 - rng.uniform(0, 50, n)
-        z = _t(logits, grad=True)
+        z = _t(logits, requires_grad=True)
         loss = F.cross_entropy(z, _t(y))
         loss.backward()
         cases.append(Case(label, (logits, y), expected=(loss.item(), _np(z.grad))))
@@ -464,7 +462,7 @@ def _mlp_cases():
             "W2": rng.normal(scale=1 / math.sqrt(hidden), size=(c, hidden)),
             "b2": rng.normal(scale=0.1, size=c),
         }
-        t = {k: _t(v, grad=True) for k, v in params.items()}
+        t = {k: _t(v, requires_grad=True) for k, v in params.items()}
         logits = F.linear(
             torch.tanh(F.linear(_t(X), t["W1"], t["b1"])), t["W2"], t["b2"]
         )
@@ -560,7 +558,7 @@ def _central_difference_cases():
         X = rng.normal(size=(n, d_in))
         Y = rng.normal(scale=0.5, size=(n, d_out))
         W = rng.normal(scale=0.8, size=(d_out, d_in))
-        w = _t(W, grad=True)
+        w = _t(W, requires_grad=True)
         torch.mean((torch.tanh(_t(X) @ w.T) - _t(Y)) ** 2).backward()
         cases.append(
             Case(
@@ -790,7 +788,7 @@ def _clip_cases():
         X = rng.normal(size=(n, d))
         y = X @ rng.normal(scale=scale, size=d) + rng.normal(scale=0.1, size=n)
         w, b = np.zeros(d), float(rng.normal())
-        wt = _t(w.copy(), grad=True)
+        wt = _t(w.copy(), requires_grad=True)
         bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
         losses, norms = [], []
         for _ in range(steps):
