@@ -11,13 +11,13 @@ TOC    ?= book/_toc.yml
 
 setup: $(STAMP)
 
-# torch, pinned in pyproject.toml: on Linux PyPI's default wheel carries CUDA libraries
-# (gigabytes), so its CPU build comes from TORCH_INDEX, an extra pip index; change it
-# (`make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126`) or empty it
-# (`TORCH_INDEX=`) for PyPI's default wheel. A torch wheel pip already finds without any
-# index (a local directory in pip's find-links) is taken first, and the extra index is then
-# not asked at all: set-up stays offline where pip is configured that way. An unreachable
-# index costs one short timeout.
+# torch, pinned in pyproject.toml: on Linux PyPI's default wheel carries CUDA
+# libraries (gigabytes), so its CPU build comes from TORCH_INDEX, an extra pip index;
+# change it (`make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126`) or empty
+# it (`TORCH_INDEX=`) for PyPI's default wheel. A torch wheel that pip already finds
+# without any index (a local directory in pip's find-links) is taken first, and the
+# extra index is then not asked at all: set-up stays offline where pip is configured
+# that way. An unreachable index costs one short timeout.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_PIN   := $(shell sed -n 's/^ *"\(torch==[^"]*\)",*$$/\1/p' pyproject.toml)
 TORCH_FROM  := $(if $(and $(TORCH_INDEX),$(filter Linux,$(shell uname -s))),\
@@ -32,21 +32,22 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Each notebook is executed once per change, not twice per run:
-# 1. book/execute.py runs the notebooks of $(TOC) whose code (or labkit) changed, one per
-#    CPU at a time, into the execution cache the book build reads (book/_build/.jupyter_cache);
+# 1. book/execute.py runs the notebooks of $(TOC) whose code (or labkit) changed, one
+#    per CPU at a time, into the execution cache the book build reads
+#    (book/_build/.jupyter_cache);
 # 2. labkit's tests run in parallel (-n auto), with coverage of labkit; among them
-#    tests/test_notebooks.py checks those executions as nbval --nbval-lax would (every cell of
-#    every chapter and solution ran its current code, none raised);
-# 3. the book build finds every notebook in the cache and executes none; then the built book
-#    is read in a browser with the network blocked (tests/test_book.py).
-# `make notebooks` still runs nbval on its own. Coverage does not include the grader's worker
+#    tests/test_notebooks.py checks those executions as nbval --nbval-lax would (every
+#    cell of every chapter and solution ran its current code, none raised);
+# 3. the book build finds every notebook in the cache and executes none; then the
+#    built book is read in a browser with the network blocked (tests/test_book.py).
+# `make notebooks` still runs nbval on its own. Coverage leaves out the grader's worker
 # processes: they start with a filtered environment, and the forked children that run
-# submissions can write no file and leave by os._exit, so coverage could save nothing; the
-# worker's code that runs in-process in the tests is measured.
+# submissions can write no file and leave by os._exit, so coverage could save nothing;
+# the worker's code that the tests run in-process is measured.
 test: $(STAMP)
 	$(BIN)/python book/execute.py --toc $(TOC)
-	LABKIT_REQUIRE_EXECUTED=1 $(BIN)/python -m pytest -n auto tests --ignore=tests/test_book.py \
-		--cov=labkit --cov-report=term-missing:skip-covered
+	LABKIT_REQUIRE_EXECUTED=1 $(BIN)/python -m pytest -n auto tests \
+		--ignore=tests/test_book.py --cov=labkit --cov-report=term-missing:skip-covered
 	$(MAKE) book
 	BOOK_TOC=$(TOC) $(BIN)/python -m pytest tests/test_book.py -p no:cacheprovider
 

@@ -1,13 +1,13 @@
 """Every chapter and solution notebook runs without an error.
 
-This is the check nbval makes (``--nbval-lax`` on notebooks stored without outputs: each
-cell executes and none raises), read from the one execution ``make test`` makes for the
-book instead of running every notebook a second time: ``book/execute.py`` runs the
-notebooks into the execution cache the book build reads, and here each notebook must have
-an entry in that cache for its current code, made against the current labkit, with no
-error among its outputs. Without a cache (``make unit``) these tests are skipped, saying
-so, unless ``LABKIT_REQUIRE_EXECUTED=1`` (``make test``) asks for them; ``make notebooks``
-runs nbval itself.
+This is the check nbval makes (``--nbval-lax`` on notebooks stored without outputs:
+each cell executes and none raises), read from the one execution ``make test`` makes
+for the book instead of running every notebook a second time: ``book/execute.py`` runs
+the notebooks into the execution cache the book build reads, and here each notebook
+must have an entry in that cache for its current code, made against the current
+labkit, with no error among its outputs. Without a cache (``make unit``) these tests
+are skipped, saying so, unless ``LABKIT_REQUIRE_EXECUTED=1`` (``make test``) asks for
+them; ``make notebooks`` runs nbval itself.
 """
 
 import os
