@@ -1,35 +1,41 @@
-r"""Optimizers over :class:`~labkit.nets.module.Parameter`, with the names, defaults and arithmetic of
-``torch.optim``.
+r"""Optimizers over :class:`~labkit.nets.module.Parameter`, with the names, defaults and
+arithmetic of ``torch.optim``.
 
-A numpy model and a torch model started from the same weights and fed the same gradients follow
-the same trajectory under ``labkit.optim.X`` and ``torch.optim.X`` (the tests hold every optimizer
-and option to torch's to ``rtol=1e-10`` over hundreds of steps of a non-quadratic loss).
+A numpy model and a torch model started from the same weights and fed the same gradients
+follow the same trajectory under ``labkit.optim.X`` and ``torch.optim.X`` (the tests
+hold every optimizer and option to torch's to ``rtol=1e-10`` over hundreds of steps of a
+non-quadratic loss).
 
 Conventions, as in torch
 ------------------------
-- ``params`` is an iterable of ``Parameter``\s, or of dicts ``{"params": [...], **options}``
-  (parameter groups); options a group leaves out come from the constructor's arguments.
-  ``optimizer.param_groups`` is that list of dicts (change ``group["lr"]`` to change the
-  learning rate; the schedulers in ``labkit.lr_scheduler`` do exactly that).
-- ``optimizer.state[p]`` is a dict per parameter holding the running quantities under torch's
-  names (``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``square_avg``,
-  ``acc_delta``, ``grad_avg``, ``sum``, ``step``). Buffers are created at a parameter's first
-  update (Adagrad's at construction, as in torch).
-- ``step()`` updates every parameter whose ``grad`` is not ``None``, in place (``p.data`` is the
-  same array before and after), and leaves ``p.grad`` alone. Parameters with ``grad is None`` are
-  skipped: no update, no state, their step counter does not advance.
-- ``zero_grad()`` sets every ``grad`` to ``None`` (torch's default ``set_to_none=True``);
-  ``zero_grad(set_to_none=False)`` fills the gradient arrays with zeros instead.
-- In every update rule below, ``g`` is the gradient after the two optional edits every optimizer
-  makes first, in this order: ``g <- -g`` if ``maximize``, then ``g <- g + weight_decay * p``
-  (L2 regularisation folded into the gradient; AdamW decays the weights directly instead).
+- ``params`` is an iterable of ``Parameter``\s, or of dicts
+  ``{"params": [...], **options}`` (parameter groups); options a group leaves out come
+  from the constructor's arguments. ``optimizer.param_groups`` is that list of dicts
+  (change ``group["lr"]`` to change the learning rate; the schedulers in
+  ``labkit.lr_scheduler`` do exactly that).
+- ``optimizer.state[p]`` is a dict per parameter holding the running quantities under
+  torch's names (``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``,
+  ``square_avg``, ``acc_delta``, ``grad_avg``, ``sum``, ``step``). Buffers are created
+  at a parameter's first update (Adagrad's at construction, as in torch).
+- ``step()`` updates every parameter whose ``grad`` is not ``None``, in place
+  (``p.data`` is the same array before and after), and leaves ``p.grad`` alone.
+  Parameters with ``grad is None`` are skipped: no update, no state, their step counter
+  does not advance.
+- ``zero_grad()`` sets every ``grad`` to ``None`` (torch's default
+  ``set_to_none=True``); ``zero_grad(set_to_none=False)`` fills the gradient arrays with
+  zeros instead.
+- In every update rule below, ``g`` is the gradient after the two optional edits every
+  optimizer makes first, in this order: ``g <- -g`` if ``maximize``, then
+  ``g <- g + weight_decay * p`` (L2 regularisation folded into the gradient; AdamW
+  decays the weights directly instead).
 
-Differences from torch: ``state["step"]`` is a Python ``int`` (torch keeps a 0-d tensor); the
-torch-only switches ``foreach``, ``fused``, ``capturable`` and ``differentiable`` do not exist,
-nor do tensor learning rates, named parameters or ``state_dict()``; every group's options are
-validated (torch validates only the constructor's), and an empty group, a repeated parameter or a
-gradient of the wrong shape is a ``ValueError``. ``maximize`` is keyword-only everywhere, so a
-positional call that works here means the same in torch.
+Differences from torch: ``state["step"]`` is a Python ``int`` (torch keeps a 0-d
+tensor); the torch-only switches ``foreach``, ``fused``, ``capturable`` and
+``differentiable`` do not exist, nor do tensor learning rates, named parameters or
+``state_dict()``; every group's options are validated (torch validates only the
+constructor's), and an empty group, a repeated parameter or a gradient of the wrong
+shape is a ``ValueError``. ``maximize`` is keyword-only everywhere, so a positional call
+that works here means the same in torch.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from .nets import Parameter
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"]
 
 
-# ----------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- validation
 
 
 def _check_number(
@@ -58,7 +64,8 @@ def _check_number(
     *,
     high_open: bool = False,
 ) -> None:
-    """Raise unless ``value`` is a finite real with low <= value <= high (< high if high_open)."""
+    """Raise unless ``value`` is a finite real with low <= value <= high (< high if
+    high_open)."""
     finite = (
         isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
     )
@@ -76,12 +83,13 @@ def _check_flag(name: str, value: Any) -> None:
         raise ValueError(f"{name}: expected True or False, got {value!r}")
 
 
-# ----------------------------------------------------------------------------- base class
+# --------------------------------------------------------------------------- base class
 
 
 class Optimizer:
     """Parameter groups, per-parameter state, ``step()`` and ``zero_grad()``; subclasses
-    implement ``_validate(options)`` and ``_update(p, grad, state, group)`` for one parameter."""
+    implement ``_validate(options)`` and ``_update(p, grad, state, group)`` for one
+    parameter."""
 
     def __init__(
         self, params: Iterable[Parameter] | Iterable[dict], defaults: dict[str, Any]
@@ -103,7 +111,8 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Append a group ``{"params": [...], **options}``; missing options come from defaults."""
+        """Append a group ``{"params": [...], **options}``; missing options come from
+        defaults."""
         if not isinstance(param_group, dict) or "params" not in param_group:
             raise ValueError(
                 "params: a parameter group must be a dict with a 'params' key, "
@@ -147,7 +156,8 @@ class Optimizer:
                     p.grad.fill(0.0)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update each parameter that has a gradient; return ``closure()`` if one is given."""
+        """Update each parameter that has a gradient; return ``closure()`` if one is
+        given."""
         loss = None if closure is None else closure()
         for group in self.param_groups:
             for p in group["params"]:
@@ -162,7 +172,8 @@ class Optimizer:
         return loss
 
     def _preprocess(self, p: Parameter, group: dict[str, Any]) -> np.ndarray:
-        """g = (-grad if maximize else grad) + weight_decay * p, never modifying ``p.grad``."""
+        """g = (-grad if maximize else grad) + weight_decay * p, never modifying
+        ``p.grad``."""
         grad = -p.grad if group["maximize"] else p.grad
         if group["weight_decay"] != 0 and not group.get(
             "decoupled_weight_decay", False
@@ -186,32 +197,35 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
-# ----------------------------------------------------------------------------- optimizers
+# --------------------------------------------------------------------------- optimizers
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum and Nesterov momentum (torch.optim.SGD).
+    """Stochastic gradient descent with optional momentum and Nesterov momentum
+    (torch.optim.SGD).
 
-    Per parameter ``p`` with gradient ``g`` (after the ``maximize`` / ``weight_decay`` edits)::
+    Per parameter ``p`` with gradient ``g`` (after the ``maximize`` / ``weight_decay``
+    edits)::
 
-        b <- g                                   at the first step      state["momentum_buffer"]
-        b <- momentum * b + (1 - dampening) * g  at later steps         (only if momentum != 0)
-        d <- g + momentum * b   if nesterov,  else  d <- b               (d = g if momentum == 0)
+        b <- g                                   first step   state["momentum_buffer"]
+        b <- momentum * b + (1 - dampening) * g  later steps  (only if momentum != 0)
+        d <- g + momentum * b  if nesterov, else d <- b       (d = g if momentum == 0)
         p <- p - lr * d
 
-    Where torch departs from the textbook (Polyak's heavy ball ``v <- mu v - lr g; p <- p + v``):
+    Where torch departs from the textbook (Polyak's heavy ball
+    ``v <- mu v - lr g; p <- p + v``):
 
-    - the learning rate multiplies the whole buffer, outside it, so changing ``lr`` mid-run
-      rescales past gradients too, not only new ones;
-    - with the default ``dampening=0`` the buffer is a running *sum*: for a constant gradient it
-      tends to ``g / (1 - momentum)``, a step ``1 / (1 - momentum)`` times larger (10x for 0.9)
-      than plain SGD with the same ``lr``. ``dampening = momentum`` makes it an exponentially
-      weighted *average* instead;
-    - the buffer starts at the first gradient, not at zero, so the first step is plain SGD
-      whatever the dampening (no start-up bias to correct);
-    - Nesterov momentum (Sutskever et al., 2013) is rewritten in terms of the current weights
-      instead of the look-ahead point: the step uses ``g + momentum * b``, and requires
-      ``momentum > 0`` and ``dampening == 0``.
+    - the learning rate multiplies the whole buffer, outside it, so changing ``lr``
+      mid-run rescales past gradients too, not only new ones;
+    - with the default ``dampening=0`` the buffer is a running *sum*: for a constant
+      gradient it tends to ``g / (1 - momentum)``, a step ``1 / (1 - momentum)`` times
+      larger (10x for 0.9) than plain SGD with the same ``lr``. ``dampening = momentum``
+      makes it an exponentially weighted *average* instead;
+    - the buffer starts at the first gradient, not at zero, so the first step is plain
+      SGD whatever the dampening (no start-up bias to correct);
+    - Nesterov momentum (Sutskever et al., 2013) is rewritten in terms of the current
+      weights instead of the look-ahead point: the step uses ``g + momentum * b``, and
+      requires ``momentum > 0`` and ``dampening == 0``.
 
     There is no epsilon.
     """
@@ -275,24 +289,25 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), optionally AMSGrad or with decoupled weight decay, as
     torch.optim.Adam.
 
-    Per parameter ``p`` with gradient ``g`` (after the ``maximize`` / ``weight_decay`` edits;
-    with ``decoupled_weight_decay`` the decay is not added to ``g``, and
+    Per parameter ``p`` with gradient ``g`` (after the ``maximize`` / ``weight_decay``
+    edits; with ``decoupled_weight_decay`` the decay is not added to ``g``, and
     ``p <- p * (1 - lr * weight_decay)`` comes first instead, see :class:`AdamW`)::
 
-        t <- t + 1                                                      state["step"]
-        m <- beta1 * m + (1 - beta1) * g                                state["exp_avg"]
-        v <- beta2 * v + (1 - beta2) * g**2                             state["exp_avg_sq"]
-        v_max <- max(v_max, v)    if amsgrad; then v_max replaces v     state["max_exp_avg_sq"]
+        t <- t + 1                                                  state["step"]
+        m <- beta1 * m + (1 - beta1) * g                            state["exp_avg"]
+        v <- beta2 * v + (1 - beta2) * g**2                         state["exp_avg_sq"]
+        v_max <- max(v_max, v)  if amsgrad; v_max replaces v   state["max_exp_avg_sq"]
         p <- p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
 
-    ``m`` and ``v`` start at zero; dividing by ``1 - beta**t`` removes the pull towards zero
-    (the bias correction, see ``labkit.ewma``). Epsilon is added *after* the square root and
-    after the bias correction, ``sqrt(v_hat) + eps`` with ``v_hat = v / (1 - beta2**t)``: the
-    paper's Algorithm 1. Some libraries add it to ``sqrt(v)`` before the correction (the paper's
-    "efficient" variant), which is a different optimizer while ``t`` is small.
+    ``m`` and ``v`` start at zero; dividing by ``1 - beta**t`` removes the pull towards
+    zero (the bias correction, see ``labkit.ewma``). Epsilon is added *after* the square
+    root and after the bias correction, ``sqrt(v_hat) + eps`` with
+    ``v_hat = v / (1 - beta2**t)``: the paper's Algorithm 1. Some libraries add it to
+    ``sqrt(v)`` before the correction (the paper's "efficient" variant), which is a
+    different optimizer while ``t`` is small.
 
-    AMSGrad in torch keeps the running maximum of the *raw* ``v`` and bias-corrects that maximum;
-    Reddi et al. (2018) state it without bias correction.
+    AMSGrad in torch keeps the running maximum of the *raw* ``v`` and bias-corrects that
+    maximum; Reddi et al. (2018) state it without bias correction.
     """
 
     def __init__(
@@ -362,14 +377,15 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as torch.optim.AdamW.
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as
+    torch.optim.AdamW.
 
-    The weights shrink first, ``p <- p * (1 - lr * weight_decay)`` (decay scaled by ``lr`` but
-    not by Adam's per-coordinate step size), then the Adam step of :class:`Adam` runs on the
-    unedited gradient (``g <- -g`` if ``maximize``), with the same state names and epsilon
-    placement. Note the default ``weight_decay=1e-2``, where Adam's is 0; in plain Adam the
-    decay term enters ``m`` and ``v`` and is divided by ``sqrt(v_hat)``, so weights with large
-    gradients are decayed less.
+    The weights shrink first, ``p <- p * (1 - lr * weight_decay)`` (decay scaled by
+    ``lr`` but not by Adam's per-coordinate step size), then the Adam step of
+    :class:`Adam` runs on the unedited gradient (``g <- -g`` if ``maximize``), with the
+    same state names and epsilon placement. Note the default ``weight_decay=1e-2``,
+    where Adam's is 0; in plain Adam the decay term enters ``m`` and ``v`` and is
+    divided by ``sqrt(v_hat)``, so weights with large gradients are decayed less.
     """
 
     def __init__(
@@ -399,26 +415,28 @@ class RMSprop(Optimizer):
     """RMSprop (Tieleman & Hinton, 2012), optionally centred and with momentum, as
     torch.optim.RMSprop.
 
-    Per parameter ``p`` with gradient ``g`` (after the ``maximize`` / ``weight_decay`` edits)::
+    Per parameter ``p`` with gradient ``g`` (after the ``maximize`` / ``weight_decay``
+    edits)::
 
-        t <- t + 1                                          state["step"] (counted, not used)
-        v <- alpha * v + (1 - alpha) * g**2                 state["square_avg"]
+        t <- t + 1                                  state["step"] (counted, not used)
+        v <- alpha * v + (1 - alpha) * g**2         state["square_avg"]
         if centered:
-            gbar <- alpha * gbar + (1 - alpha) * g          state["grad_avg"]
-            s = sqrt(v - gbar**2) + eps                     (an estimate of the gradient's std)
+            gbar <- alpha * gbar + (1 - alpha) * g  state["grad_avg"]
+            s = sqrt(v - gbar**2) + eps             (an estimate of the gradient's std)
         else:
             s = sqrt(v) + eps
         if momentum > 0:
-            b <- momentum * b + g / s                       state["momentum_buffer"]
+            b <- momentum * b + g / s               state["momentum_buffer"]
             p <- p - lr * b
         else:
             p <- p - lr * g / s
 
-    All buffers start at zero and there is no bias correction, so the first steps are large:
-    ``v = (1 - alpha) g**2`` after one step makes the first step ``lr / sqrt(1 - alpha)`` (10x
-    ``lr`` at the default ``alpha = 0.99``, which is larger than the 0.9 of the lecture notes).
-    Epsilon is added outside the square root; some libraries put it inside, ``sqrt(v + eps)``.
-    Unlike SGD's, the momentum buffer starts at zero and accumulates the normalised step.
+    All buffers start at zero and there is no bias correction, so the first steps are
+    large: ``v = (1 - alpha) g**2`` after one step makes the first step
+    ``lr / sqrt(1 - alpha)`` (10x ``lr`` at the default ``alpha = 0.99``, which is
+    larger than the 0.9 of the lecture notes). Epsilon is added outside the square root;
+    some libraries put it inside, ``sqrt(v + eps)``. Unlike SGD's, the momentum buffer
+    starts at zero and accumulates the normalised step.
     """
 
     def __init__(
@@ -490,16 +508,18 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad (Duchi, Hazan & Singer, 2011), as torch.optim.Adagrad.
 
-    Per parameter ``p`` with gradient ``g`` (after the ``maximize`` / ``weight_decay`` edits)::
+    Per parameter ``p`` with gradient ``g`` (after the ``maximize`` / ``weight_decay``
+    edits)::
 
         t <- t + 1                                          state["step"]
         clr = lr / (1 + (t - 1) * lr_decay)
         s <- s + g**2                                       state["sum"]
         p <- p - clr * g / (sqrt(s) + eps)
 
-    ``s`` starts at ``initial_accumulator_value`` and only grows, so for gradients of steady size
-    every coordinate's step shrinks like ``1 / sqrt(t)``, even without ``lr_decay``. Epsilon is added outside the square
-    root. The state of every parameter exists from construction (as in torch), with ``step = 0``.
+    ``s`` starts at ``initial_accumulator_value`` and only grows, so for gradients of
+    steady size every coordinate's step shrinks like ``1 / sqrt(t)``, even without
+    ``lr_decay``. Epsilon is added outside the square root. The state of every parameter
+    exists from construction (as in torch), with ``step = 0``.
     """
 
     def __init__(
@@ -553,18 +573,19 @@ class Adagrad(Optimizer):
 class Adadelta(Optimizer):
     """Adadelta (Zeiler, 2012), as torch.optim.Adadelta.
 
-    Per parameter ``p`` with gradient ``g`` (after the ``maximize`` / ``weight_decay`` edits)::
+    Per parameter ``p`` with gradient ``g`` (after the ``maximize`` / ``weight_decay``
+    edits)::
 
-        t <- t + 1                                          state["step"] (counted, not used)
-        v <- rho * v + (1 - rho) * g**2                     state["square_avg"]
+        t <- t + 1                                  state["step"] (counted, not used)
+        v <- rho * v + (1 - rho) * g**2             state["square_avg"]
         d = sqrt(u + eps) / sqrt(v + eps) * g
-        u <- rho * u + (1 - rho) * d**2                     state["acc_delta"]
+        u <- rho * u + (1 - rho) * d**2             state["acc_delta"]
         p <- p - lr * d
 
-    Epsilon goes *inside* both square roots (Zeiler's ``RMS[x] = sqrt(E[x**2] + eps)``); it is
-    what lets the first steps move at all, since ``u`` starts at zero: the first step has size
-    about ``lr * sqrt(eps) / sqrt(1 - rho)``. The paper has no learning rate; torch multiplies
-    the step by ``lr`` (default 1.0, which recovers the paper).
+    Epsilon goes *inside* both square roots (Zeiler's ``RMS[x] = sqrt(E[x**2] + eps)``);
+    it is what lets the first steps move at all, since ``u`` starts at zero: the first
+    step has size about ``lr * sqrt(eps) / sqrt(1 - rho)``. The paper has no learning
+    rate; torch multiplies the step by ``lr`` (default 1.0, which recovers the paper).
     """
 
     def __init__(
