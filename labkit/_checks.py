@@ -1,5 +1,5 @@
-"""Argument checks shared by labkit's modules: each returns the checked value, converted,
-or raises a ValueError that names the argument."""
+"""Argument checks shared by labkit's modules: each returns the checked value,
+converted, or raises a ValueError that names the argument."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def float_array(x, name: str) -> np.ndarray:
 
 
 def check_input(x, name: str = "x", ndim=None, layout: str = "") -> np.ndarray:
-    """``x`` as a finite, non-empty float64 array whose ndim is ``ndim`` (an int or a tuple)."""
+    """``x`` as a finite, non-empty float64 array whose ndim is ``ndim`` (an int or a
+    tuple)."""
     a = float_array(x, name)
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if allowed is not None and a.ndim not in allowed:
@@ -68,7 +69,8 @@ def check_size(x: np.ndarray, axis: int, expected: int, name: str, what: str) ->
 
 
 def check_grad(grad, shape: tuple[int, ...], name: str = "grad_out") -> np.ndarray:
-    """``grad`` as a finite float64 array of exactly ``shape`` (the shape of the forward output)."""
+    """``grad`` as a finite float64 array of exactly ``shape`` (the shape of the forward
+    output)."""
     g = float_array(grad, name)
     if g.shape != tuple(shape):
         raise ValueError(
@@ -80,7 +82,8 @@ def check_grad(grad, shape: tuple[int, ...], name: str = "grad_out") -> np.ndarr
 
 
 def pair(value, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints, each >= ``minimum``, as a pair (the torch convention)."""
+    """An int or a pair of ints, each >= ``minimum``, as a pair (the torch
+    convention)."""
     pair = (
         (value, value)
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool)

@@ -1,47 +1,53 @@
-r"""Data augmentation for image batches ``(N, C, H, W)``: random, seeded, label-preserving (if you
-choose the transforms well).
+r"""Data augmentation for image batches ``(N, C, H, W)``: random, seeded,
+label-preserving (if you choose the transforms well).
 
-Augmentation trains on transformed copies of the training images, ``(T(x), y)``, and so teaches
-the network that the label does not change under ``T``. That is only true for some ``T``: on
-``labkit.data.shapes`` a horizontal flip turns the "diagonal" (top-left to bottom-right) into the
-anti-diagonal, which is not one of the classes, and a transpose turns a vertical bar into a
-horizontal bar, which *is* one, with the wrong label. Pick transforms under which your task's
-labels are invariant.
+Augmentation trains on transformed copies of the training images, ``(T(x), y)``, and so
+teaches the network that the label does not change under ``T``. That is only true for
+some ``T``: on ``labkit.data.shapes`` a horizontal flip turns the "diagonal" (top-left
+to bottom-right) into the anti-diagonal, which is not one of the classes, and a
+transpose turns a vertical bar into a horizontal bar, which *is* one, with the wrong
+label. Pick transforms under which your task's labels are invariant.
 
 Deterministic transforms
 ------------------------
-- ``hflip(x)``: mirror left-right, ``y[..., i, j] = x[..., i, W - 1 - j]`` (``torch.flip(x, [3])``).
-- ``vflip(x)``: mirror top-bottom, ``y[..., i, j] = x[..., H - 1 - i, j]`` (``torch.flip(x, [2])``).
+- ``hflip(x)``: mirror left-right, ``y[..., i, j] = x[..., i, W - 1 - j]``
+  (``torch.flip(x, [3])``).
+- ``vflip(x)``: mirror top-bottom, ``y[..., i, j] = x[..., H - 1 - i, j]``
+  (``torch.flip(x, [2])``).
 - ``shift(x, dy, dx)``: move the content ``dy`` pixels down and ``dx`` pixels right,
-  ``y[..., i, j] = x[..., i - dy, j - dx]``, with zeros where that index falls outside the image
-  (no wrap-around, unlike ``np.roll``). ``dy`` and ``dx`` are integers, or integer arrays of
-  length ``N`` (one shift per image).
+  ``y[..., i, j] = x[..., i - dy, j - dx]``, with zeros where that index falls outside
+  the image (no wrap-around, unlike ``np.roll``). ``dy`` and ``dx`` are integers, or
+  integer arrays of length ``N`` (one shift per image).
 
 Random transforms
 -----------------
-Each decides *per image*, independently, whether to act (probability ``p``), drawing from
-``rng``: an int seed, a ``np.random.Generator``, or ``None`` (a seed drawn from numpy's global
-state, so ``labkit.seed(n)`` makes a run reproducible while successive calls still differ).
-Pass one Generator through a whole training run; an int seed repeats the same draws every call.
+Each decides *per image*, independently, whether to act (probability ``p``), drawing
+from ``rng``: an int seed, a ``np.random.Generator``, or ``None`` (a seed drawn from
+numpy's global state, so ``labkit.seed(n)`` makes a run reproducible while successive
+calls still differ). Pass one Generator through a whole training run; an int seed
+repeats the same draws every call.
 
 - ``random_hflip(x, p=0.5, rng)``, ``random_vflip(x, p=0.5, rng)``;
-- ``random_shift(x, max_shift, p=1.0, rng)``: ``dy, dx`` uniform on ``{-max_shift, ..., max_shift}``;
-- ``gaussian_noise(x, std, p=1.0, rng)``: ``x + std * eps`` with ``eps ~ N(0, 1)`` per pixel
-  (any batch-first array, not only images).
+- ``random_shift(x, max_shift, p=1.0, rng)``: ``dy, dx`` uniform on
+  ``{-max_shift, ..., max_shift}``;
+- ``gaussian_noise(x, std, p=1.0, rng)``: ``x + std * eps`` with ``eps ~ N(0, 1)`` per
+  pixel (any batch-first array, not only images).
 
-Order of draws (so results are reproducible across versions): first the ``N`` uniform numbers
-that decide which images are transformed (``rng.random(N) < p``), then the transform's own
-numbers for all ``N`` images (shifts ``(N, 2)`` or noise ``x.shape``), used where selected.
+Order of draws (so results are reproducible across versions): first the ``N`` uniform
+numbers that decide which images are transformed (``rng.random(N) < p``), then the
+transform's own numbers for all ``N`` images (shifts ``(N, 2)`` or noise ``x.shape``),
+used where selected.
 
 Mixup
 -----
-``mixup(x, y, num_classes, alpha, rng)`` trains on convex combinations of random pairs of
-examples and of their one-hot labels (any batch-first ``x``); its targets are class
+``mixup(x, y, num_classes, alpha, rng)`` trains on convex combinations of random pairs
+of examples and of their one-hot labels (any batch-first ``x``); its targets are class
 probabilities, for a cross-entropy with soft targets.
 
-``Compose([...])`` chains transform objects (``RandomHorizontalFlip``, ``RandomVerticalFlip``,
-``RandomShift``, ``GaussianNoise``, named after torchvision's), each called as ``t(x, rng)``.
-Inputs are never modified in place; outputs are new float64 arrays.
+``Compose([...])`` chains transform objects (``RandomHorizontalFlip``,
+``RandomVerticalFlip``, ``RandomShift``, ``GaussianNoise``, named after torchvision's),
+each called as ``t(x, rng)``. Inputs are never modified in place; outputs are new
+float64 arrays.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- argument checks
+# ---------------------------------------------------------------------- argument checks
 
 
 def _images(x, name: str = "x") -> np.ndarray:
@@ -94,7 +100,8 @@ def _batch(x, name: str = "x") -> np.ndarray:
 
 
 def _offsets(d, n: int, name: str) -> np.ndarray:
-    """A shift as an int64 array of length n: one integer for all images, or one per image."""
+    """A shift as an int64 array of length n: one integer for all images, or one per
+    image."""
     a = np.asarray(d)
     if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
         raise ValueError(
@@ -104,12 +111,13 @@ def _offsets(d, n: int, name: str) -> np.ndarray:
         return np.full(n, int(a), dtype=np.int64)
     if a.shape != (n,):
         raise ValueError(
-            f"{name} must be one integer or {n} integers (one per image), got shape {a.shape}"
+            f"{name} must be one integer or {n} integers (one per image), got shape "
+            f"{a.shape}"
         )
     return a.astype(np.int64)
 
 
-# ----------------------------------------------------------------------------- deterministic
+# ------------------------------------------------------------------------ deterministic
 
 
 def hflip(x) -> np.ndarray:
@@ -123,7 +131,8 @@ def vflip(x) -> np.ndarray:
 
 
 def _shift_one(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """One (C, H, W) image moved dy down and dx right, zeros filling the uncovered border."""
+    """One (C, H, W) image moved dy down and dx right, zeros filling the uncovered
+    border."""
     _, h, w = img.shape
     out = np.zeros_like(img)
     if abs(dy) >= h or abs(dx) >= w:
@@ -136,7 +145,8 @@ def _shift_one(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 def shift(x, dy, dx) -> np.ndarray:
-    """y[..., i, j] = x[..., i - dy, j - dx] (zero outside); dy, dx ints or one per image."""
+    """y[..., i, j] = x[..., i - dy, j - dx] (zero outside); dy, dx ints or one per
+    image."""
     x = _images(x)
     n = x.shape[0]
     dys, dxs = _offsets(dy, n, "dy"), _offsets(dx, n, "dx")
@@ -168,7 +178,8 @@ def random_vflip(x, p: float = 0.5, rng=None) -> np.ndarray:
 
 
 def random_shift(x, max_shift: int = 1, p: float = 1.0, rng=None) -> np.ndarray:
-    """With probability p per image, shift by dy, dx uniform on {-max_shift, ..., max_shift}."""
+    """With probability p per image, shift by dy, dx uniform on {-max_shift, ...,
+    max_shift}."""
     x, p, g = _images(x), probability(p, "p"), as_generator(rng)
     max_shift = integer(max_shift, "max_shift", 0)
     move = _chosen(len(x), p, g)
@@ -192,7 +203,7 @@ def gaussian_noise(x, std: float = 0.1, p: float = 1.0, rng=None) -> np.ndarray:
     return x
 
 
-# ----------------------------------------------------------------------------- transform objects
+# -------------------------------------------------------------------- transform objects
 
 
 class _Transform:
@@ -255,14 +266,16 @@ class GaussianNoise(_Transform):
 
 
 class Compose(_Transform):
-    """Apply transforms in order, all drawing from the same rng: t_k(... t_1(x, rng) ..., rng)."""
+    """Apply transforms in order, all drawing from the same rng: t_k(... t_1(x, rng)
+    ..., rng)."""
 
     def __init__(self, transforms):
         transforms = list(transforms)
         for i, t in enumerate(transforms):
             if not callable(t):
                 raise ValueError(
-                    f"transforms[{i}] must be callable as t(x, rng), got {type(t).__name__}"
+                    f"transforms[{i}] must be callable as t(x, rng), got "
+                    f"{type(t).__name__}"
                 )
         self.transforms = transforms
 
@@ -273,26 +286,26 @@ class Compose(_Transform):
         return x
 
 
-# ---------------------------------------------------------------------------------- mixup
+# -------------------------------------------------------------------------------- mixup
 
 
 def mixup(x, y, num_classes: int, alpha: float = 0.2, rng=None):
     """Mixup (Zhang et al., 2018): mix every example with a random partner, labels too.
 
-    With a random permutation ``perm`` of the batch and, per example, ``lam_i ~ Beta(alpha,
-    alpha)``::
+    With a random permutation ``perm`` of the batch and, per example,
+    ``lam_i ~ Beta(alpha, alpha)``::
 
         x_mixed[i] = lam_i * x[i] + (1 - lam_i) * x[perm[i]]
         y_mixed[i] = lam_i * onehot(y[i]) + (1 - lam_i) * onehot(y[perm[i]])
 
-    Small ``alpha`` puts most ``lam`` near 0 or 1 (mild mixing); ``alpha = 1`` draws ``lam``
-    uniformly. ``x`` is any batch-first array ``(N, ...)``, ``y`` integer class indices
-    ``(N,)`` in ``[0, num_classes)``. Draws: first ``rng.permutation(N)``, then
+    Small ``alpha`` puts most ``lam`` near 0 or 1 (mild mixing); ``alpha = 1`` draws
+    ``lam`` uniformly. ``x`` is any batch-first array ``(N, ...)``, ``y`` integer class
+    indices ``(N,)`` in ``[0, num_classes)``. Draws: first ``rng.permutation(N)``, then
     ``rng.beta(alpha, alpha, N)``.
 
-    Returns ``(x_mixed, y_mixed)``: float64 arrays of the shape of ``x`` and ``(N,
-    num_classes)``, whose rows are class probabilities (``torch.nn.CrossEntropyLoss`` takes
-    them as targets).
+    Returns ``(x_mixed, y_mixed)``: float64 arrays of the shape of ``x`` and
+    ``(N, num_classes)``, whose rows are class probabilities
+    (``torch.nn.CrossEntropyLoss`` takes them as targets).
     """
     a = _batch(x)
     labels = np.asarray(y)

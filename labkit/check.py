@@ -73,7 +73,8 @@ def check(exercise_id: str, fn: Callable, hint: int = 1) -> None:
 
 
 def _verdict(exercise: Exercise, fn: Callable) -> Result:
-    """The grader's verdict on the cell that defined ``fn``; see the module docstring."""
+    """The grader's verdict on the cell that defined ``fn``; see the module
+    docstring."""
     from .grade.grader import grade_source
     from .grade.sandbox import fallback_isolation
 
@@ -97,7 +98,8 @@ def _verdict(exercise: Exercise, fn: Callable) -> Result:
         names = ", ".join(f"`{n}`" for n in elsewhere)
         print(
             f"note: this cell uses {names} without defining or importing {names}; the "
-            "grader runs each exercise cell on its own, where they do not exist. Define "
+            "grader runs each exercise cell on its own, where they do not exist. "
+            "Define "
             "or import them in the exercise cell."
         )
     return grade_source(exercise, source, isolation=fallback_isolation())

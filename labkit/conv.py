@@ -1,36 +1,41 @@
-"""Convolution, cross-correlation and pooling: plain reference implementations (chapter 4).
+"""Convolution, cross-correlation and pooling: plain reference implementations (chapter
+4).
 
-These are the slow, readable paths: each function is the formula written as loops, so a reader can
-put a finger on every multiply-add. The fast im2col layers live in ``labkit.nets`` (``Conv2d``,
-``MaxPool2d``) and are tested against these.
+These are the slow, readable paths: each function is the formula written as loops, so a
+reader can put a finger on every multiply-add. The fast im2col layers live in
+``labkit.nets`` (``Conv2d``, ``MaxPool2d``) and are tested against these.
 
 The math, in the code's symbols
 -------------------------------
-1-D convolution of a signal ``x`` (length N) with a kernel ``w`` (length K), indices from 0 and
-entries outside the arrays taken as zero::
+1-D convolution of a signal ``x`` (length N) with a kernel ``w`` (length K), indices
+from 0 and entries outside the arrays taken as zero::
 
     full:  y[n] = sum_m x[m] * w[n - m],            n = 0 .. N + K - 2
     valid: the N - K + 1 entries n = K-1 .. N-1 whose sum never touches a padded zero
-    same:  the N entries starting at n = (K - 1) // 2 (centred on "full", as scipy.signal does)
+    same:  the N entries starting at n = (K - 1) // 2 (centred on "full", as
+           scipy.signal does)
 
 1-D cross-correlation slides the kernel without flipping it::
 
     valid: y[n] = sum_m x[n + m] * w[m],            n = 0 .. N - K
 
-with "full" and "same" defined on ``x`` zero-padded by K - 1 on each side, exactly as for
-convolution; hence ``correlate1d(x, w) == convolve1d(x, w[::-1])`` in every mode.
+with "full" and "same" defined on ``x`` zero-padded by K - 1 on each side, exactly as
+for convolution; hence ``correlate1d(x, w) == convolve1d(x, w[::-1])`` in every mode.
 
 Deep learning's "convolution" is cross-correlation. ``conv2d`` follows
 ``torch.nn.functional.conv2d``: input ``x`` is ``(N, C_in, H, W)``, ``weight`` is
-``(C_out, C_in, kH, kW)``, ``bias`` is ``(C_out,)``, and with stride ``s`` and zero padding ``p``::
+``(C_out, C_in, kH, kW)``, ``bias`` is ``(C_out,)``, and with stride ``s`` and zero
+padding ``p``::
 
-    y[n, o, i, j] = bias[o] + sum_{c, a, b} weight[o, c, a, b] * x_pad[n, c, i*s + a, j*s + b]
+    y[n, o, i, j] = bias[o]
+                    + sum_{c, a, b} weight[o, c, a, b] * x_pad[n, c, i*s + a, j*s + b]
 
-where ``x_pad`` is ``x`` with ``p`` zeros added on each side of H and W. Its spatial output size
-is ``conv_output_size(H, kH, s, p) = floor((H + 2p - kH) / s) + 1``, and likewise for W.
+where ``x_pad`` is ``x`` with ``p`` zeros added on each side of H and W. Its spatial
+output size is ``conv_output_size(H, kH, s, p) = floor((H + 2p - kH) / s) + 1``, and
+likewise for W.
 
-``max_pool2d`` follows ``torch.nn.functional.max_pool2d`` (padding with -inf, stride defaults to
-the kernel size) and uses the same output-size formula.
+``max_pool2d`` follows ``torch.nn.functional.max_pool2d`` (padding with -inf, stride
+defaults to the kernel size) and uses the same output-size formula.
 """
 
 from __future__ import annotations
@@ -46,13 +51,14 @@ __all__ = ["conv_output_size", "convolve1d", "correlate1d", "conv2d", "max_pool2
 _MODES = ("full", "valid", "same")
 
 
-# --- output size ------------------------------------------------------------------------------
+# --- output size ----------------------------------------------------------------------
 
 
 def conv_output_size(
     size: int, kernel_size: int, stride: int = 1, padding: int = 0
 ) -> int:
-    """Output length floor((size + 2*padding - kernel_size) / stride) + 1 of a conv or pool."""
+    """Output length floor((size + 2*padding - kernel_size) / stride) + 1 of a conv or
+    pool."""
     size = integer(size, "size")
     kernel_size = integer(kernel_size, "kernel_size")
     stride = integer(stride, "stride")
@@ -65,7 +71,7 @@ def conv_output_size(
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
-# --- 1-D --------------------------------------------------------------------------------------
+# --- 1-D ------------------------------------------------------------------------------
 
 
 def _check_1d(x, w, mode: str) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +108,8 @@ def convolve1d(x, w, mode: str = "full") -> np.ndarray:
 
 
 def correlate1d(x, w, mode: str = "valid") -> np.ndarray:
-    """1-D cross-correlation y[n] = sum_m x_pad[n + m] w[m] (slide, no flip), cut to ``mode``."""
+    """1-D cross-correlation y[n] = sum_m x_pad[n + m] w[m] (slide, no flip), cut to
+    ``mode``."""
     x, w = _check_1d(x, w, mode)
     N, K = len(x), len(w)
     x_pad = np.concatenate([np.zeros(K - 1), x, np.zeros(K - 1)])  # (N + 2K - 2,)
@@ -110,7 +117,7 @@ def correlate1d(x, w, mode: str = "valid") -> np.ndarray:
     return _crop(full, N, K, mode)
 
 
-# --- 2-D, batched, multi-channel --------------------------------------------------------------
+# --- 2-D, batched, multi-channel ------------------------------------------------------
 
 
 def _pad_hw(x: np.ndarray, pad_h: int, pad_w: int, value: float = 0.0) -> np.ndarray:
@@ -121,10 +128,12 @@ def _pad_hw(x: np.ndarray, pad_h: int, pad_w: int, value: float = 0.0) -> np.nda
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
-    """Cross-correlation y[n,o,i,j] = bias[o] + sum_{c,a,b} weight[o,c,a,b] x_pad[n,c,i*s+a,j*s+b].
+    """Cross-correlation y[n,o,i,j] = bias[o] + sum_{c,a,b} weight[o,c,a,b]
+    x_pad[n,c,i*s+a,j*s+b].
 
-    Same arguments and result as ``torch.nn.functional.conv2d`` (no flip); ``stride`` and
-    ``padding`` are an int or an ``(h, w)`` pair. Four nested loops: slow, and meant to be read.
+    Same arguments and result as ``torch.nn.functional.conv2d`` (no flip); ``stride``
+    and ``padding`` are an int or an ``(h, w)`` pair. Four nested loops: slow, and meant
+    to be read.
     """
     x = check_input(x, "x", ndim=4)
     weight = check_input(weight, "weight", ndim=4)
@@ -159,9 +168,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
-    """Max pooling y[n,c,i,j] = max_{a,b} x_pad[n,c,i*s+a,j*s+b]; stride defaults to kernel_size.
+    """Max pooling y[n,c,i,j] = max_{a,b} x_pad[n,c,i*s+a,j*s+b]; stride defaults to
+    kernel_size.
 
-    Same result as ``torch.nn.functional.max_pool2d`` (padding counts as -inf, so it never wins).
+    Same result as ``torch.nn.functional.max_pool2d`` (padding counts as -inf, so it
+    never wins).
     """
     x = check_input(x, "x", ndim=4)
     kH, kW = pair(kernel_size, "kernel_size", 1)

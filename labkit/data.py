@@ -1,4 +1,5 @@
-"""Seeded data generators: every data set of the course is made here, nothing is downloaded.
+"""Seeded data generators: every data set of the course is made here, nothing is
+downloaded.
 
 Every generator takes ``rng`` (labkit's convention, see ``labkit.runtime``), by default
 the seed 0, and returns float64 features and int64 labels, batch first: ``X`` is
@@ -24,7 +25,8 @@ def _check_noise(noise: float, name: str = "noise") -> float:
 
 
 def two_moons(n: int = 200, noise: float = 0.1, rng=0) -> tuple[np.ndarray, np.ndarray]:
-    """Two interleaving half circles, ``n // 2`` points each (class 0 on top), plus Gaussian noise."""
+    """Two interleaving half circles, ``n // 2`` points each (class 0 on top), plus
+    Gaussian noise."""
     n, noise, g = integer(n, "n", 2), _check_noise(noise), as_generator(rng)
     n0 = n // 2
     t0 = g.uniform(0, np.pi, n0)
@@ -39,7 +41,8 @@ def two_moons(n: int = 200, noise: float = 0.1, rng=0) -> tuple[np.ndarray, np.n
 def spirals(
     n: int = 300, classes: int = 3, noise: float = 0.2, rng=0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``classes`` interleaved spiral arms of about ``n / classes`` points each, radius 0 to 1."""
+    """``classes`` interleaved spiral arms of about ``n / classes`` points each, radius
+    0 to 1."""
     n, classes = integer(n, "n"), integer(classes, "classes", 2)
     noise, g = _check_noise(noise), as_generator(rng)
     y = np.arange(n, dtype=np.int64) % classes
@@ -50,7 +53,8 @@ def spirals(
 
 
 def xor(n: int = 200, noise: float = 0.1, rng=0) -> tuple[np.ndarray, np.ndarray]:
-    """Four clusters at (+-1, +-1); the label is 1 where the two signs differ (exclusive or)."""
+    """Four clusters at (+-1, +-1); the label is 1 where the two signs differ (exclusive
+    or)."""
     n, noise, g = integer(n, "n"), _check_noise(noise), as_generator(rng)
     corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], dtype=np.float64)
     which = np.arange(n) % 4
@@ -62,7 +66,8 @@ def xor(n: int = 200, noise: float = 0.1, rng=0) -> tuple[np.ndarray, np.ndarray
 def blobs(
     n: int = 200, centers: int = 3, std: float = 0.5, rng=0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian blobs with standard deviation ``std`` around centres evenly spaced on a circle of radius 2."""
+    """Gaussian blobs with standard deviation ``std`` around centres evenly spaced on a
+    circle of radius 2."""
     n, centers = integer(n, "n"), integer(centers, "centers", 1)
     std, g = _check_noise(std, "std"), as_generator(rng)
     angles = 2 * np.pi * np.arange(centers) / centers
@@ -73,7 +78,8 @@ def blobs(
 
 
 def _draw_shape(kind: int, size: int, g: np.random.Generator) -> np.ndarray:
-    """One ``(size, size)`` image of shape ``kind`` (see SHAPE_NAMES) at a random place and length."""
+    """One ``(size, size)`` image of shape ``kind`` (see SHAPE_NAMES) at a random place
+    and length."""
     img = np.zeros((size, size))
     length = g.integers(size // 2, size - 1)
     r, c = g.integers(0, size - length + 1, 2)
@@ -93,10 +99,11 @@ def _draw_shape(kind: int, size: int, g: np.random.Generator) -> np.ndarray:
 def shapes(
     n: int = 600, size: int = 12, noise: float = 0.1, rng=0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Small grayscale images of four line shapes (``SHAPE_NAMES``) at random places, plus noise.
+    """Small grayscale images of four line shapes (``SHAPE_NAMES``) at random places,
+    plus noise.
 
-    Returns ``X`` of shape ``(n, 1, size, size)`` in float64 and labels ``y`` of shape ``(n,)``,
-    classes balanced (``y = i % 4`` before shuffling).
+    Returns ``X`` of shape ``(n, 1, size, size)`` in float64 and labels ``y`` of shape
+    ``(n,)``, classes balanced (``y = i % 4`` before shuffling).
     """
     n, size = integer(n, "n"), integer(size, "size", 6)
     noise, g = _check_noise(noise), as_generator(rng)
@@ -118,9 +125,11 @@ def _shuffled(
 def split(
     X: np.ndarray, y: np.ndarray, fractions=(0.6, 0.2, 0.2), rng=0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Shuffle and cut ``(X, y)`` into parts of the given fractions (e.g. train/dev/test).
+    """Shuffle and cut ``(X, y)`` into parts of the given fractions (e.g.
+    train/dev/test).
 
-    Fractions must be positive and sum to 1; returns one ``(X_part, y_part)`` per fraction.
+    Fractions must be positive and sum to 1; returns one ``(X_part, y_part)`` per
+    fraction.
     """
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
@@ -145,7 +154,8 @@ def split(
 def batches(
     X: np.ndarray, y: np.ndarray, batch_size: int, rng=0, shuffle: bool = True
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Mini-batches ``(X_b, y_b)`` covering the data once (one epoch); the last may be smaller."""
+    """Mini-batches ``(X_b, y_b)`` covering the data once (one epoch); the last may be
+    smaller."""
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(
@@ -158,7 +168,7 @@ def batches(
         yield X[idx], y[idx]
 
 
-# --- sequence tasks (chapter 3): time-first (T, N, F) inputs, where memory matters -------------
+# --- sequence tasks (chapter 3): time-first (T, N, F) inputs, where memory matters ----
 
 
 def delayed_recall(
@@ -168,12 +178,14 @@ def delayed_recall(
     num_symbols: int = 4,
     rng=0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random symbols, one per step; the target is the symbol seen ``delay`` steps before the end.
+    """Random symbols, one per step; the target is the symbol seen ``delay`` steps
+    before the end.
 
-    Returns ``(inputs, targets)``: ``inputs`` one-hot float64 of shape ``(length, n, num_symbols)``
-    (time first, like ``torch.nn.RNN``), ``targets`` int64 of shape ``(n,)`` with
-    ``targets[j] = symbol[length - 1 - delay, j]``. ``delay`` defaults to ``length - 1`` (recall
-    the first symbol); ``delay = 0`` asks for the last one, which needs no memory at all.
+    Returns ``(inputs, targets)``: ``inputs`` one-hot float64 of shape
+    ``(length, n, num_symbols)`` (time first, like ``torch.nn.RNN``), ``targets`` int64
+    of shape ``(n,)`` with ``targets[j] = symbol[length - 1 - delay, j]``. ``delay``
+    defaults to ``length - 1`` (recall the first symbol); ``delay = 0`` asks for the
+    last one, which needs no memory at all.
     """
     n, length = integer(n, "n"), integer(length, "length")
     num_symbols, g = integer(num_symbols, "num_symbols", 2), as_generator(rng)
@@ -184,7 +196,8 @@ def delayed_recall(
         or not 0 <= delay < length
     ):
         raise ValueError(
-            f"delay must be an integer in [0, length - 1] = [0, {length - 1}], got {delay!r}"
+            f"delay must be an integer in [0, length - 1] = [0, {length - 1}], got "
+            f"{delay!r}"
         )
     symbols = g.integers(0, num_symbols, size=(length, n))  # (T, N)
     inputs = np.eye(num_symbols)[symbols]  # (T, N, num_symbols)
@@ -196,10 +209,11 @@ def adding_problem(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The adding problem: add the two numbers that a marker channel points at.
 
-    Returns ``(inputs, targets)``: ``inputs`` float64 of shape ``(length, n, 2)``, channel 0 uniform
-    on [0, 1], channel 1 zero except for two ones, one in each half of the sequence; ``targets``
-    float64 of shape ``(n,)``, the sum of the two marked values. Always predicting 1 gives a mean
-    squared error of 1/6, the baseline a model must beat.
+    Returns ``(inputs, targets)``: ``inputs`` float64 of shape ``(length, n, 2)``,
+    channel 0 uniform on [0, 1], channel 1 zero except for two ones, one in each half of
+    the sequence; ``targets`` float64 of shape ``(n,)``, the sum of the two marked
+    values. Always predicting 1 gives a mean squared error of 1/6, the baseline a model
+    must beat.
     """
     n, length, g = integer(n, "n"), integer(length, "length", 2), as_generator(rng)
     values = g.uniform(0.0, 1.0, size=(length, n))  # (T, N)

@@ -6,36 +6,38 @@ labkit writes the average with a *decay* ``beta`` that weights the past:
 
 .. math::  v_t = \beta\, v_{t-1} + (1 - \beta)\, x_t, \qquad t = 1, 2, \dots
 
-Many texts (and pandas) use the *weight on the new sample* instead, ``alpha = 1 - beta``:
-``v_t = alpha * x_t + (1 - alpha) * v_{t-1}``. The two are the same average; only the name of the
-knob differs, and passing 0.9 to the wrong one gives a 10-sample window instead of a 1.1-sample one.
-labkit takes ``beta`` only. Unrolled, sample ``x_{t-k}`` carries weight ``(1 - beta) * beta**k``,
-so the average "remembers" about ``1 / (1 - beta)`` samples.
+Many texts (and pandas) use the *weight on the new sample* instead,
+``alpha = 1 - beta``: ``v_t = alpha * x_t + (1 - alpha) * v_{t-1}``. The two are the
+same average; only the name of the knob differs, and passing 0.9 to the wrong one gives
+a 10-sample window instead of a 1.1-sample one. labkit takes ``beta`` only. Unrolled,
+sample ``x_{t-k}`` carries weight ``(1 - beta) * beta**k``, so the average "remembers"
+about ``1 / (1 - beta)`` samples.
 
 The start
 ---------
-- ``start="zero"``: ``v_0 = 0`` (the optimizer convention: momentum, RMSprop, Adam). Early values
-  are pulled towards zero, because the weights ``(1 - beta) * beta**k`` of the ``t`` samples seen
-  so far sum to ``1 - beta**t`` rather than 1.
+- ``start="zero"``: ``v_0 = 0`` (the optimizer convention: momentum, RMSprop, Adam).
+  Early values are pulled towards zero, because the weights ``(1 - beta) * beta**k`` of
+  the ``t`` samples seen so far sum to ``1 - beta**t`` rather than 1.
 - ``start="first"``: ``v_1 = x_1``, then the recurrence. This is pandas
   ``Series.ewm(alpha=1 - beta, adjust=False).mean()``.
 
 Bias correction
 ---------------
-With the zero start, ``bias_correction=True`` returns ``v_t / (1 - beta**t)``: the weights are
-renormalised to sum to 1, so the result is the weighted mean
+With the zero start, ``bias_correction=True`` returns ``v_t / (1 - beta**t)``: the
+weights are renormalised to sum to 1, so the result is the weighted mean
 ``sum_k beta**k x_{t-k} / sum_k beta**k``. That is exactly pandas
 ``Series.ewm(alpha=1 - beta, adjust=True).mean()`` (pandas' default), and exactly Adam's
-``m_hat = m / (1 - beta1**t)`` and ``v_hat = v / (1 - beta2**t)``. The correction has no meaning
-for the first-sample start (which is not biased towards zero), so asking for both is an error.
+``m_hat = m / (1 - beta1**t)`` and ``v_hat = v / (1 - beta2**t)``. The correction has no
+meaning for the first-sample start (which is not biased towards zero), so asking for
+both is an error.
 
 Implementation
 --------------
 The recurrence is a first-order linear recursive (IIR) filter,
 ``v_t - beta v_{t-1} = (1 - beta) x_t``, so the whole series is one call of
-``scipy.signal.lfilter([1 - beta], [1, -beta], x)`` (a compiled loop). The first-sample start
-is the same filter with the initial state ``beta * x_1``. ``1 - beta**t`` is computed as
-``-expm1(t log beta)``, which keeps its digits when ``beta`` is close to 1.
+``scipy.signal.lfilter([1 - beta], [1, -beta], x)`` (a compiled loop). The first-sample
+start is the same filter with the initial state ``beta * x_1``. ``1 - beta**t`` is
+computed as ``-expm1(t log beta)``, which keeps its digits when ``beta`` is close to 1.
 """
 
 from __future__ import annotations
@@ -104,11 +106,12 @@ def bias_correction_factor(beta: float, t) -> np.ndarray:
 def ewma(
     x, beta: float, *, start: str = "zero", bias_correction: bool = False, axis: int = 0
 ) -> np.ndarray:
-    """The EWMA ``v_t = beta v_{t-1} + (1 - beta) x_t`` of every prefix of ``x`` along ``axis``.
+    """The EWMA ``v_t = beta v_{t-1} + (1 - beta) x_t`` of every prefix of ``x`` along
+    ``axis``.
 
-    Returns a float64 array of the same shape as ``x``: ``out[t-1]`` is ``v_t`` (or the bias-corrected
-    ``v_t / (1 - beta**t)``). See the module docstring for ``start`` and ``bias_correction`` and
-    their pandas and Adam equivalents.
+    Returns a float64 array of the same shape as ``x``: ``out[t-1]`` is ``v_t`` (or the
+    bias-corrected ``v_t / (1 - beta**t)``). See the module docstring for ``start`` and
+    ``bias_correction`` and their pandas and Adam equivalents.
     """
     beta = _check_beta(beta)
     _check_options(start, bias_correction)
@@ -127,7 +130,8 @@ def ewma(
         first = np.take(arr, [0], axis=axis)  # keeps the time axis, length 1
         out, _ = lfilter([1.0 - beta], [1.0, -beta], arr, axis=axis, zi=beta * first)
     if bias_correction:
-        # 1 - beta**t rounds to exactly 1.0 once beta**t < 2**-54: only the first steps need dividing
+        # 1 - beta**t rounds to exactly 1.0 once beta**t < 2**-54: only the first steps
+        # need dividing
         n = arr.shape[axis]
         steps = np.arange(1, min(n, _steps_until_unbiased(beta)) + 1)
         shape = [1] * arr.ndim
@@ -139,19 +143,22 @@ def ewma(
 
 
 def _steps_until_unbiased(beta: float) -> int:
-    """The first ``t`` from which ``1 - beta**t`` equals 1.0 in float64 (``beta**t < 2**-54``)."""
+    """The first ``t`` from which ``1 - beta**t`` equals 1.0 in float64
+    (``beta**t < 2**-54``)."""
     if beta == 0.0:
         return 1
     return int(np.ceil(-54 * np.log(2) / np.log(beta))) + 1
 
 
 def effective_window(beta: float) -> float:
-    """``1 / (1 - beta)``: the number of recent samples an EWMA with decay ``beta`` roughly averages."""
+    """``1 / (1 - beta)``: the number of recent samples an EWMA with decay ``beta``
+    roughly averages."""
     return 1.0 / (1.0 - _check_beta(beta))
 
 
 class EWMA:
-    """Streaming EWMA: ``update(x)`` folds in one sample (a number or an array) and returns the average.
+    """Streaming EWMA: ``update(x)`` folds in one sample (a number or an array) and
+    returns the average.
 
     Fed the samples of ``x`` one at a time, the returned values equal
     ``ewma(x, beta, start=start, bias_correction=bias_correction)`` row by row.
@@ -168,7 +175,8 @@ class EWMA:
         self._v: np.ndarray | None = None
 
     def update(self, x) -> float | np.ndarray:
-        """Fold in sample ``x`` (its shape must match earlier samples) and return the current average."""
+        """Fold in sample ``x`` (its shape must match earlier samples) and return the
+        current average."""
         x = _as_samples(x)
         if self._v is not None and x.shape != self._v.shape:
             raise ValueError(
@@ -183,7 +191,8 @@ class EWMA:
 
     @property
     def value(self) -> float | np.ndarray:
-        """The current average (bias-corrected if asked for); ValueError before the first sample."""
+        """The current average (bias-corrected if asked for); ValueError before the
+        first sample."""
         if self._v is None:
             raise ValueError("no sample yet: call update(x) first")
         v = (
@@ -195,18 +204,20 @@ class EWMA:
 
 
 class ModelEMA:
-    """An exponential moving average of a torch module's weights, kept in a copy at ``.module``.
+    """An exponential moving average of a torch module's weights, kept in a copy at
+    ``.module``.
 
-    After each optimizer step call ``update(model)``: every parameter and floating-point buffer
-    ``w`` of the copy becomes ``decay * w_avg + (1 - decay) * w`` (integer buffers such as
-    BatchNorm's ``num_batches_tracked`` are copied). The average starts from the model's weights
-    at construction (the first-sample start), which matches
-    ``torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay),
-    use_buffers=True)`` updated once with those weights.
+    After each optimizer step call ``update(model)``: every parameter and floating-point
+    buffer ``w`` of the copy becomes ``decay * w_avg + (1 - decay) * w`` (integer
+    buffers such as BatchNorm's ``num_batches_tracked`` are copied). The average starts
+    from the model's weights at construction (the first-sample start), which matches
+    ``torch.optim.swa_utils.AveragedModel(model,
+    multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)`` updated once with
+    those weights.
 
-    With ``bias_correction=True`` the average starts from zero instead and ``.module`` holds the
-    corrected read-out ``avg / (1 - decay**t)`` (the form used when the first weights are not
-    trusted); before the first update it holds the model's weights.
+    With ``bias_correction=True`` the average starts from zero instead and ``.module``
+    holds the corrected read-out ``avg / (1 - decay**t)`` (the form used when the first
+    weights are not trusted); before the first update it holds the model's weights.
     """
 
     def __init__(self, model, decay: float, *, bias_correction: bool = False):
@@ -239,14 +250,16 @@ class ModelEMA:
         return dict(module.state_dict(keep_vars=False))
 
     def update(self, model) -> None:
-        """Fold the current weights of ``model`` (same architecture as the copy) into the average."""
+        """Fold the current weights of ``model`` (same architecture as the copy) into
+        the average."""
         import torch
 
         source = self._state(model)
         target = self._state(self.module)
         if source.keys() != target.keys():
             raise ValueError(
-                "model does not have the same parameters and buffers as the averaged copy"
+                "model does not have the same parameters and buffers as the averaged "
+                "copy"
             )
         self.updates += 1
         with torch.no_grad():

@@ -1,4 +1,5 @@
-"""Gradient checking and gradient measurement: is a backward right, and how large are the gradients?
+"""Gradient checking and gradient measurement: is a backward right, and how large are
+the gradients?
 
 Central differences
 -------------------
@@ -7,10 +8,11 @@ For a scalar function ``f`` of an array ``x``, entry by entry::
     df/dx_i  ~=  (f(x + eps e_i) - f(x - eps e_i)) / (2 eps)
 
 By Taylor's theorem the truncation error is ``eps**2 f'''/6``; the one-sided difference
-``(f(x + eps e_i) - f(x)) / eps`` is worse, ``eps f''/2``. Round-off adds about ``u |f| / eps``,
-where ``u`` is the unit round-off (1.1e-16 in float64, 6.0e-8 in float32). The two errors balance
-near ``eps = u**(1/3)``: about 5e-6 in float64, hence the default ``eps=1e-6``, and about 4e-3 in
-float32, where no step gives more than three or four correct digits.
+``(f(x + eps e_i) - f(x)) / eps`` is worse, ``eps f''/2``. Round-off adds about
+``u |f| / eps``, where ``u`` is the unit round-off (1.1e-16 in float64, 6.0e-8 in
+float32). The two errors balance near ``eps = u**(1/3)``: about 5e-6 in float64, hence
+the default ``eps=1e-6``, and about 4e-3 in float32, where no step gives more than three
+or four correct digits.
 
 Relative error
 --------------
@@ -18,29 +20,32 @@ Relative error
 
     rel_error(a, b) = ||a - b|| / max(||a|| + ||b||, tiny)
 
-with Euclidean norms of the flattened arrays. It is 0 for equal arrays, never above 1, and does not
-change when both arrays are scaled. In float64, a correct backward checked at ``eps=1e-6`` away from
-kinks gives about 1e-7 or less (usually far less); 1e-4 deserves a look, 1e-2 or more is a bug.
+with Euclidean norms of the flattened arrays. It is 0 for equal arrays, never above 1,
+and does not change when both arrays are scaled. In float64, a correct backward checked
+at ``eps=1e-6`` away from kinks gives about 1e-7 or less (usually far less); 1e-4
+deserves a look, 1e-2 or more is a bug.
 
 Checking a module or a function
 -------------------------------
-``gradcheck(module, inputs)`` reduces the output ``Y`` to the scalar ``L = sum(G * Y)`` with a fixed
-random ``G`` of the output's shape, so ``dL/dY = G`` is what enters ``backward`` and every entry of the
-Jacobian takes part. A module's ``backward(G)`` returns ``dL/dX`` and accumulates ``dL/dParameter``
-(``labkit.nets`` conventions); both are compared with central differences. A module whose forward
-returns a scalar (a loss) is checked with ``L`` equal to that scalar and ``backward()`` called with
-no argument. When ``backward`` returns one array it is ``dL/dX`` for the first floating-point
-input; the others (a regression target, say) are held constant and not reported. A plain
-function ``fn(*inputs) -> Y`` is checked against ``grad_fn(G, *inputs)``, which must return
-``dL/dX`` for every floating-point input (a tuple when there are several). Integer inputs (class
-labels) are passed through unchanged and not checked.
+``gradcheck(module, inputs)`` reduces the output ``Y`` to the scalar ``L = sum(G * Y)``
+with a fixed random ``G`` of the output's shape, so ``dL/dY = G`` is what enters
+``backward`` and every entry of the Jacobian takes part. A module's ``backward(G)``
+returns ``dL/dX`` and accumulates ``dL/dParameter`` (``labkit.nets`` conventions); both
+are compared with central differences. A module whose forward returns a scalar (a loss)
+is checked with ``L`` equal to that scalar and ``backward()`` called with no argument.
+When ``backward`` returns one array it is ``dL/dX`` for the first floating-point input;
+the others (a regression target, say) are held constant and not reported. A plain
+function ``fn(*inputs) -> Y`` is checked against ``grad_fn(G, *inputs)``, which must
+return ``dL/dX`` for every floating-point input (a tuple when there are several).
+Integer inputs (class labels) are passed through unchanged and not checked.
 
 Measuring
 ---------
-``grad_norms(model)`` gives the Euclidean norm of every parameter's gradient, for a labkit or a
-torch module, to watch gradients vanish or explode layer by layer; ``layer_outputs(model, X)`` gives
-every layer's output of a Sequential, for activation statistics. ``clip_grad_norm_`` rescales
-gradients in place exactly as ``torch.nn.utils.clip_grad_norm_`` does.
+``grad_norms(model)`` gives the Euclidean norm of every parameter's gradient, for a
+labkit or a torch module, to watch gradients vanish or explode layer by layer;
+``layer_outputs(model, X)`` gives every layer's output of a Sequential, for activation
+statistics. ``clip_grad_norm_`` rescales gradients in place exactly as
+``torch.nn.utils.clip_grad_norm_`` does.
 """
 
 from __future__ import annotations
@@ -89,11 +94,12 @@ def _scalar(value, where: str) -> float:
 def numerical_gradient(
     f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6
 ) -> np.ndarray:
-    """Central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry ``i`` of ``x``.
+    """Central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every
+    entry ``i`` of ``x``.
 
-    ``x`` is perturbed in place, one entry at a time, and restored exactly, so ``f`` may ignore its
-    argument and read ``x`` through a closure (a parameter's ``data``, say). The result has the dtype
-    of ``x``: pass float32 to see float32 arithmetic.
+    ``x`` is perturbed in place, one entry at a time, and restored exactly, so ``f`` may
+    ignore its argument and read ``x`` through a closure (a parameter's ``data``, say).
+    The result has the dtype of ``x``: pass float32 to see float32 arithmetic.
     """
     eps = _check_eps(eps)
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
@@ -121,7 +127,8 @@ def numerical_gradient(
 
 
 def rel_error(a, b, tiny: float = TINY) -> float:
-    """``||a - b|| / max(||a|| + ||b||, tiny)`` for arrays (or torch tensors) of one shape."""
+    """``||a - b|| / max(||a|| + ||b||, tiny)`` for arrays (or torch tensors) of one
+    shape."""
     a, b = _as_array(a, "a"), _as_array(b, "b")
     if a.shape != b.shape:
         raise ValueError(
@@ -151,7 +158,8 @@ def _is_module(obj) -> bool:
 
 
 def _prepare_inputs(inputs) -> tuple[list, list[int]]:
-    """Inputs as a list (floats copied to float64 arrays) and the positions of the float ones."""
+    """Inputs as a list (floats copied to float64 arrays) and the positions of the float
+    ones."""
     items = list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
     if not items:
         raise ValueError("inputs must hold at least one array, got none")
@@ -189,14 +197,15 @@ def gradcheck(
     eps: float = 1e-6,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Relative error between analytic and central-difference gradients, per input and parameter.
+    """Relative error between analytic and central-difference gradients, per input and
+    parameter.
 
-    Returns ``{name: rel_error}``: ``"input"`` (``"input0"``, ``"input1"``, ... when several
-    floating-point inputs get a gradient) and, for a module, each name of ``named_parameters()``.
-    The worst entry, ``max(report.values())``, is the verdict. Parameters, their gradients and the
-    inputs are left as they were (batch-norm running statistics do see the extra forward passes).
-    Put stochastic modules (dropout) in ``eval()`` mode first: the check needs a deterministic
-    function.
+    Returns ``{name: rel_error}``: ``"input"`` (``"input0"``, ``"input1"``, ... when
+    several floating-point inputs get a gradient) and, for a module, each name of
+    ``named_parameters()``. The worst entry, ``max(report.values())``, is the verdict.
+    Parameters, their gradients and the inputs are left as they were (batch-norm running
+    statistics do see the extra forward passes). Put stochastic modules (dropout) in
+    ``eval()`` mode first: the check needs a deterministic function.
     """
     eps = _check_eps(eps)
     is_module = _is_module(module_or_fn)
@@ -206,7 +215,8 @@ def gradcheck(
         )
     if not is_module and grad_fn is None:
         raise ValueError(
-            "grad_fn is required to check a plain function: grad_fn(G, *inputs) -> dL/dX"
+            "grad_fn is required to check a plain function: grad_fn(G, *inputs) -> "
+            "dL/dX"
         )
     if is_module and grad_fn is not None:
         raise ValueError(
@@ -250,7 +260,8 @@ def gradcheck(
 
 
 def _first(out):
-    """The main output of a forward that returns ``(output, state)``, as recurrent layers do."""
+    """The main output of a forward that returns ``(output, state)``, as recurrent
+    layers do."""
     return out[0] if isinstance(out, tuple) else out
 
 
@@ -260,10 +271,11 @@ def _as_list(grads) -> list[np.ndarray]:
 
 
 def _module_gradients(module, inputs, G, scalar_output) -> tuple[list, dict]:
-    """What the module's own backward computes: input gradients and ``{name: parameter grad}``.
+    """What the module's own backward computes: input gradients and
+    ``{name: parameter grad}``.
 
-    A ``backward`` returning one array gives ``dL/dX`` of the first floating-point input only; the
-    other inputs (a regression target, say) are then held constant.
+    A ``backward`` returning one array gives ``dL/dX`` of the first floating-point input
+    only; the other inputs (a regression target, say) are then held constant.
     """
     params = list(module.named_parameters())
     saved = {name: (None if p.grad is None else p.grad.copy()) for name, p in params}
@@ -279,7 +291,8 @@ def _module_gradients(module, inputs, G, scalar_output) -> tuple[list, dict]:
 
 
 def grad_norms(model) -> dict[str, float]:
-    """``{name: ||grad||}`` (Euclidean norm) for every parameter of a labkit or torch module."""
+    """``{name: ||grad||}`` (Euclidean norm) for every parameter of a labkit or torch
+    module."""
     if not hasattr(model, "named_parameters"):
         raise ValueError(
             f"model must have named_parameters(), got {type(model).__name__}"
@@ -299,12 +312,14 @@ def grad_norms(model) -> dict[str, float]:
 def clip_grad_norm_(
     parameters: Iterable, max_norm: float, norm_type: float = 2.0
 ) -> float:
-    """Scale every ``p.grad`` by ``min(1, max_norm / (total + 1e-6))``; return ``total``.
+    """Scale every ``p.grad`` by ``min(1, max_norm / (total + 1e-6))``; return
+    ``total``.
 
-    ``total`` is the ``norm_type``-norm of all gradients taken together as one vector (``inf`` for
-    the largest absolute entry), as in ``torch.nn.utils.clip_grad_norm_``, including its 1e-6 in
-    the denominator. Unlike torch's default, a NaN or infinite gradient raises a ValueError
-    (torch's ``error_if_nonfinite=True``). Parameters without a gradient are skipped.
+    ``total`` is the ``norm_type``-norm of all gradients taken together as one vector
+    (``inf`` for the largest absolute entry), as in ``torch.nn.utils.clip_grad_norm_``,
+    including its 1e-6 in the denominator. Unlike torch's default, a NaN or infinite
+    gradient raises a ValueError (torch's ``error_if_nonfinite=True``). Parameters
+    without a gradient are skipped.
     """
     if (
         isinstance(max_norm, bool)
@@ -334,14 +349,17 @@ def clip_grad_norm_(
 
 
 def layer_outputs(model, x) -> list[tuple[str, np.ndarray]]:
-    """``(name, output)`` after each child of a Sequential, running ``x`` through them in order.
+    """``(name, output)`` after each child of a Sequential, running ``x`` through them
+    in order.
 
-    Works for a labkit or a torch ``Sequential`` (torch outputs come back as numpy arrays);
-    for activation statistics layer by layer: ``[out.std() for _, out in layer_outputs(model, X)]``.
+    Works for a labkit or a torch ``Sequential`` (torch outputs come back as numpy
+    arrays); for activation statistics layer by layer:
+    ``[out.std() for _, out in layer_outputs(model, X)]``.
     """
     if not hasattr(model, "named_children"):
         raise ValueError(
-            f"model must be a Sequential with named_children(), got {type(model).__name__}"
+            "model must be a Sequential with named_children(), got "
+            f"{type(model).__name__}"
         )
     children = list(model.named_children())
     if not children:

@@ -1,43 +1,47 @@
-r"""Learning-rate schedules for ``labkit.optim`` optimizers, with ``torch.optim.lr_scheduler``'s
-names, arguments and arithmetic.
+r"""Learning-rate schedules for ``labkit.optim`` optimizers, with
+``torch.optim.lr_scheduler``'s names, arguments and arithmetic.
 
-A scheduler owns no learning rate of its own: it rewrites ``group["lr"]`` in the optimizer's
-``param_groups``. The loop is torch's::
+A scheduler owns no learning rate of its own: it rewrites ``group["lr"]`` in the
+optimizer's ``param_groups``. The loop is torch's::
 
-    scheduler = StepLR(optimizer, step_size=30, gamma=0.1)   # stores group["initial_lr"]
+    scheduler = StepLR(optimizer, step_size=30, gamma=0.1)  # stores group["initial_lr"]
     for epoch in range(n_epochs):
-        train_one_epoch(model, optimizer)                      # optimizer.step() inside
-        scheduler.step()                                       # then the schedule moves on
+        train_one_epoch(model, optimizer)  # optimizer.step() inside
+        scheduler.step()                   # then the schedule moves on
 
-``t = scheduler.last_epoch`` counts the ``scheduler.step()`` calls (0 right after construction)
-and the learning rate used during epoch ``t`` is, for base rate ``lr0 = group["initial_lr"]``:
+``t = scheduler.last_epoch`` counts the ``scheduler.step()`` calls (0 right after
+construction) and the learning rate used during epoch ``t`` is, for base rate
+``lr0 = group["initial_lr"]``:
 
 - ``StepLR``: ``lr0 * gamma ** (t // step_size)``
 - ``MultiStepLR``: ``lr0 * gamma ** (number of milestones <= t)``
 - ``ExponentialLR``: ``lr0 * gamma ** t``
 - ``CosineAnnealingLR``: ``eta_min + (lr0 - eta_min) * (1 + cos(pi * t / T_max)) / 2``
-- ``LinearLR``: ``lr0 * (start_factor + (end_factor - start_factor) * min(t, total_iters)
+- ``LinearLR``:
+  ``lr0 * (start_factor + (end_factor - start_factor) * min(t, total_iters)
   / total_iters)``
 - ``LambdaLR``: ``lr0 * lr_lambda(t)``
 
-Like torch, ``step()`` does not evaluate these closed forms: all but ``LambdaLR`` update the
-*current* ``group["lr"]`` by the ratio between consecutive closed-form values (for the cosine,
-the ratio of their distances to ``eta_min``). When one scheduler
-owns the learning rate the two agree (to rounding, which the tests bound); when two schedulers
-drive the same optimizer their factors multiply, which is how torch chains a warm-up with a
-decay. ``LambdaLR`` always recomputes from ``initial_lr`` and overrides anything else.
+Like torch, ``step()`` does not evaluate these closed forms: all but ``LambdaLR`` update
+the *current* ``group["lr"]`` by the ratio between consecutive closed-form values (for
+the cosine, the ratio of their distances to ``eta_min``). When one scheduler owns the
+learning rate the two agree (to rounding, which the tests bound); when two schedulers
+drive the same optimizer their factors multiply, which is how torch chains a warm-up
+with a decay. ``LambdaLR`` always recomputes from ``initial_lr`` and overrides anything
+else.
 
 Inverse-time decay, ``lr = lr0 / (1 + decay_rate * t)``, needs no class of its own::
 
     LambdaLR(optimizer, lr_lambda=lambda t: 1 / (1 + decay_rate * t))
 
-``CosineAnnealingLR`` does not restart: past ``T_max`` the cosine climbs back to ``lr0`` over the
-next ``T_max`` steps (torch's behaviour), so stop at ``T_max``.
+``CosineAnnealingLR`` does not restart: past ``T_max`` the cosine climbs back to ``lr0``
+over the next ``T_max`` steps (torch's behaviour), so stop at ``T_max``.
 
-Differences from torch: ``step()`` takes no ``epoch`` argument (deprecated in torch) and there is
-no ``state_dict()``; a bad argument (a non-optimizer, a non-positive ``step_size``, unsorted
-``milestones``, a resume with ``last_epoch >= 0`` whose groups lack ``initial_lr``) raises a
-``ValueError`` (torch raises ``TypeError`` or ``KeyError`` for some, and does not check others).
+Differences from torch: ``step()`` takes no ``epoch`` argument (deprecated in torch) and
+there is no ``state_dict()``; a bad argument (a non-optimizer, a non-positive
+``step_size``, unsorted ``milestones``, a resume with ``last_epoch >= 0`` whose groups
+lack ``initial_lr``) raises a ``ValueError`` (torch raises ``TypeError`` or ``KeyError``
+for some, and does not check others).
 """
 
 from __future__ import annotations
@@ -81,8 +85,9 @@ def _check_real(
 
 
 class LRScheduler:
-    """Base class: stores ``initial_lr`` in each group, counts ``last_epoch``, and on ``step()``
-    writes ``get_lr()`` into the groups; subclasses implement ``get_lr()``."""
+    """Base class: stores ``initial_lr`` in each group, counts ``last_epoch``, and on
+    ``step()`` writes ``get_lr()`` into the groups; subclasses implement
+    ``get_lr()``."""
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
@@ -112,14 +117,16 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self) -> None:
-        """Advance ``last_epoch`` by one and write the new learning rates into the groups."""
+        """Advance ``last_epoch`` by one and write the new learning rates into the
+        groups."""
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def get_last_lr(self) -> list[float]:
-        """The learning rates the last ``step()`` (or the constructor) set, one per group."""
+        """The learning rates the last ``step()`` (or the constructor) set, one per
+        group."""
         return list(self._last_lr)
 
     def _current_lrs(self) -> list[float]:
@@ -127,7 +134,8 @@ class LRScheduler:
 
 
 class LambdaLR(LRScheduler):
-    """``lr = initial_lr * lr_lambda(last_epoch)``, one function for all groups or one per group.
+    """``lr = initial_lr * lr_lambda(last_epoch)``, one function for all groups or one
+    per group.
 
     Not chainable: it recomputes from ``initial_lr`` each step.
     """
@@ -163,8 +171,9 @@ class LambdaLR(LRScheduler):
 
 
 class StepLR(LRScheduler):
-    """``lr = initial_lr * gamma ** (last_epoch // step_size)``: multiply by ``gamma`` every
-    ``step_size`` epochs (applied as ``lr <- gamma * lr`` at each multiple of ``step_size``)."""
+    """``lr = initial_lr * gamma ** (last_epoch // step_size)``: multiply by ``gamma``
+    every ``step_size`` epochs (applied as ``lr <- gamma * lr`` at each multiple of
+    ``step_size``)."""
 
     def __init__(
         self,
@@ -186,8 +195,9 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """``lr = initial_lr * gamma ** (number of milestones <= last_epoch)``; a milestone listed
-    twice decays twice (applied as ``lr <- gamma**k * lr`` at a milestone listed k times)."""
+    """``lr = initial_lr * gamma ** (number of milestones <= last_epoch)``; a milestone
+    listed twice decays twice (applied as ``lr <- gamma**k * lr`` at a milestone listed
+    k times)."""
 
     def __init__(
         self,
@@ -218,7 +228,8 @@ class MultiStepLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """``lr = initial_lr * gamma ** last_epoch`` (applied as ``lr <- gamma * lr`` each step)."""
+    """``lr = initial_lr * gamma ** last_epoch`` (applied as ``lr <- gamma * lr`` each
+    step)."""
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
         _check_real("gamma", gamma, 0.0, low_open=True)
@@ -232,12 +243,15 @@ class ExponentialLR(LRScheduler):
 
 
 class CosineAnnealingLR(LRScheduler):
-    """``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2``, t = last_epoch.
+    """``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2``,
+    t = last_epoch.
 
-    Half a cosine from ``initial_lr`` down to ``eta_min`` over ``T_max`` steps (the SGDR schedule
-    of Loshchilov & Hutter without its restarts). Applied, like torch, as the recursion::
+    Half a cosine from ``initial_lr`` down to ``eta_min`` over ``T_max`` steps (the SGDR
+    schedule of Loshchilov & Hutter without its restarts). Applied, like torch, as the
+    recursion::
 
-        lr_t - eta_min = (lr_{t-1} - eta_min) * c_t / c_{t-1},   c_t = 1 + cos(pi * t / T_max)
+        lr_t - eta_min = (lr_{t-1} - eta_min) * c_t / c_{t-1}
+        c_t = 1 + cos(pi * t / T_max)
 
     with the step out of the trough (where that ratio would be 0/0) taken additively.
     """
@@ -269,12 +283,14 @@ class CosineAnnealingLR(LRScheduler):
 
 
 class LinearLR(LRScheduler):
-    """``lr = initial_lr * factor_t`` with a factor moving linearly from ``start_factor`` to
-    ``end_factor``: ``factor_t = start_factor + (end_factor - start_factor) * min(t, total_iters)
+    """``lr = initial_lr * factor_t`` with a factor moving linearly from
+    ``start_factor`` to ``end_factor``:
+    ``factor_t = start_factor + (end_factor - start_factor) * min(t, total_iters)
     / total_iters``.
 
-    A linear ramp of the factor (a warm-up when ``start_factor < end_factor``), constant after
-    ``total_iters`` steps; applied, like torch, as ``lr <- lr * factor_t / factor_{t-1}``.
+    A linear ramp of the factor (a warm-up when ``start_factor < end_factor``), constant
+    after ``total_iters`` steps; applied, like torch, as
+    ``lr <- lr * factor_t / factor_{t-1}``.
     """
 
     def __init__(

@@ -1,29 +1,31 @@
-r"""A small training loop for torch classifiers, with the regularisers that live in the loop:
-early stopping and data augmentation. (Weight decay lives in the optimizer, dropout and batch
-normalisation in the model.)
+r"""A small training loop for torch classifiers, with the regularisers that live in the
+loop: early stopping and data augmentation. (Weight decay lives in the optimizer,
+dropout and batch normalisation in the model.)
 
 Early stopping
 --------------
-Watch a validation metric once per epoch. An epoch *improves* when its value beats the best so
-far by more than ``min_delta``: ``value < best - min_delta`` for a loss (``mode="min"``), or
-``value > best + min_delta`` for a score such as accuracy (``mode="max"``); the first value always
-improves. Count the epochs since the last improvement; stop when the count reaches ``patience``.
-So with ``patience = k`` training stops ``k`` epochs after the last improvement, and the weights
-to keep are those of that last improving epoch (``restore_best``). A NaN value never improves
-(a diverged run runs out of patience instead of crashing). ``patience = 1`` stops at the first
-epoch that does not improve, which on a noisy validation curve is usually far too early. These are
+Watch a validation metric once per epoch. An epoch *improves* when its value beats the
+best so far by more than ``min_delta``: ``value < best - min_delta`` for a loss
+(``mode="min"``), or ``value > best + min_delta`` for a score such as accuracy
+(``mode="max"``); the first value always improves. Count the epochs since the last
+improvement; stop when the count reaches ``patience``. So with ``patience = k`` training
+stops ``k`` epochs after the last improvement, and the weights to keep are those of that
+last improving epoch (``restore_best``). A NaN value never improves (a diverged run runs
+out of patience instead of crashing). ``patience = 1`` stops at the first epoch that
+does not improve, which on a noisy validation curve is usually far too early. These are
 the rules of Keras' and PyTorch Lightning's ``EarlyStopping``.
 
 ``fit``
 -------
 ``fit(model, optimizer, train=(X, y), val=(X, y), epochs=..., batch_size=...)`` trains a
-``torch.nn.Module`` classifier (logits ``(N, classes)``, integer labels) with mini-batches in a
-seeded order and records, after every epoch, the loss and accuracy on the *clean* training set
-and on the validation set, both in evaluation mode (dropout off, batch norm on its running
-statistics). Those are the two curves whose gap measures overfitting; the mini-batch losses the
-optimizer saw (with augmentation and dropout) are recorded too, as ``batch_loss``. Data stay numpy
-arrays until a batch is sent to the model's device, in the model's dtype; ``augment(X_batch, rng)``
-receives and returns numpy arrays (see ``labkit.augment``).
+``torch.nn.Module`` classifier (logits ``(N, classes)``, integer labels) with
+mini-batches in a seeded order and records, after every epoch, the loss and accuracy on
+the *clean* training set and on the validation set, both in evaluation mode (dropout
+off, batch norm on its running statistics). Those are the two curves whose gap measures
+overfitting; the mini-batch losses the optimizer saw (with augmentation and dropout) are
+recorded too, as ``batch_loss``. Data stay numpy arrays until a batch is sent to the
+model's device, in the model's dtype; ``augment(X_batch, rng)`` receives and returns
+numpy arrays (see ``labkit.augment``).
 """
 
 from __future__ import annotations
@@ -42,12 +44,14 @@ __all__ = ["EarlyStopping", "evaluate", "fit"]
 
 
 class EarlyStopping:
-    """Stop once the monitored value has not improved by more than min_delta for patience epochs.
+    """Stop once the monitored value has not improved by more than min_delta for
+    patience epochs.
 
-    Call ``step(value, model)`` after each epoch; it returns True when training should stop.
-    ``best``, ``best_epoch`` and (given a model) ``best_state`` describe the last improving epoch;
-    ``stopped_epoch`` is the epoch at which ``step`` first returned True (None before). Epochs are
-    numbered by call, from 0, unless ``step`` is given its own ``epoch`` label.
+    Call ``step(value, model)`` after each epoch; it returns True when training should
+    stop. ``best``, ``best_epoch`` and (given a model) ``best_state`` describe the last
+    improving epoch; ``stopped_epoch`` is the epoch at which ``step`` first returned
+    True (None before). Epochs are numbered by call, from 0, unless ``step`` is given
+    its own ``epoch`` label.
     """
 
     def __init__(
@@ -85,13 +89,15 @@ class EarlyStopping:
         self._calls = 0
 
     def improves(self, value: float) -> bool:
-        """value < best - min_delta (mode 'min') or value > best + min_delta (mode 'max')."""
+        """value < best - min_delta (mode 'min') or value > best + min_delta (mode
+        'max')."""
         if self.mode == "min":
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
     def step(self, value, model=None, epoch: int | None = None) -> bool:
-        """Record one epoch's value (and the model's weights if it improves); True means stop."""
+        """Record one epoch's value (and the model's weights if it improves); True means
+        stop."""
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(
                 f"value must be a real number (the epoch's metric), got {value!r}"
@@ -138,7 +144,8 @@ def _check_data(data, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{name}: X contains NaN or infinite values")
     if y.shape != (len(X),) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(
-            f"{name}: y must hold {len(X)} integer labels, got dtype {y.dtype}, shape {y.shape}"
+            f"{name}: y must hold {len(X)} integer labels, got dtype {y.dtype}, shape "
+            f"{y.shape}"
         )
     return X, y.astype(np.int64)
 
@@ -189,17 +196,19 @@ def fit(
     rng=0,
     device=None,
 ) -> dict:
-    """Train ``model`` with ``optimizer`` on ``train`` for up to ``epochs`` epochs; the history.
+    """Train ``model`` with ``optimizer`` on ``train`` for up to ``epochs`` epochs; the
+    history.
 
-    ``batch_size=None`` uses the whole training set as one batch. The history holds numpy arrays
-    ``epoch`` (1, 2, ...), ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` (evaluation
-    mode, clean data) and ``batch_loss`` (the mean mini-batch loss in training mode), plus
-    ``best_epoch`` and ``stopped_epoch`` (None without early stopping). With early stopping on the
-    validation loss and ``restore_best``, the model ends with the weights of ``best_epoch``.
+    ``batch_size=None`` uses the whole training set as one batch. The history holds
+    numpy arrays ``epoch`` (1, 2, ...), ``train_loss``, ``train_acc``, ``val_loss``,
+    ``val_acc`` (evaluation mode, clean data) and ``batch_loss`` (the mean mini-batch
+    loss in training mode), plus ``best_epoch`` and ``stopped_epoch`` (None without
+    early stopping). With early stopping on the validation loss and ``restore_best``,
+    the model ends with the weights of ``best_epoch``.
 
     ``device`` (e.g. ``labkit.device()``) moves the model there first, in place, and
-    every batch with it; ``None`` trains where the model's parameters are. Moving keeps the
-    parameter objects, so an optimizer made before ``fit`` still updates them.
+    every batch with it; ``None`` trains where the model's parameters are. Moving keeps
+    the parameter objects, so an optimizer made before ``fit`` still updates them.
     """
     import torch
 
@@ -222,7 +231,8 @@ def fit(
         )
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise ValueError(
-            f"early_stopping must be an EarlyStopping, got {type(early_stopping).__name__}"
+            "early_stopping must be an EarlyStopping, got "
+            f"{type(early_stopping).__name__}"
         )
     loss_fn = torch.nn.CrossEntropyLoss() if loss_fn is None else loss_fn
     device, dtype = _placement(model, device)
@@ -271,7 +281,8 @@ def _augmented(augment: Callable, xb: np.ndarray, g: np.random.Generator) -> np.
     out = np.asarray(augment(xb, g), dtype=np.float64)
     if out.shape != xb.shape:
         raise ValueError(
-            f"augment must return an array of the batch's shape {xb.shape}, got {out.shape}"
+            f"augment must return an array of the batch's shape {xb.shape}, got "
+            f"{out.shape}"
         )
     if not np.isfinite(out).all():
         raise ValueError("augment returned NaN or infinite values")

@@ -1,54 +1,57 @@
-"""Units before gradients: step units, logic gates built from NAND, the perceptron, and the
-numerically stable pieces of the one-unit network (logistic regression).
+"""Units before gradients: step units, logic gates built from NAND, the perceptron, and
+the numerically stable pieces of the one-unit network (logistic regression).
 
 The unit
 --------
-A unit takes an input ``x`` in R^d, forms the pre-activation ``z = w . x + b`` and outputs
-``a = g(z)`` for an activation ``g``. The set ``{x : w . x + b = 0}`` is a hyperplane, so a unit is
-a linear classifier whose non-linearity decides what it outputs on either side (a hard 0/1 for the
-step, a probability for the sigmoid).
+A unit takes an input ``x`` in R^d, forms the pre-activation ``z = w . x + b`` and
+outputs ``a = g(z)`` for an activation ``g``. The set ``{x : w . x + b = 0}`` is a
+hyperplane, so a unit is a linear classifier whose non-linearity decides what it outputs
+on either side (a hard 0/1 for the step, a probability for the sigmoid).
 
-Shapes (batch first, as in PyTorch): ``X`` is ``(N, d)``. A single unit has ``w`` of shape ``(d,)``
-and a scalar ``b`` and returns ``(N,)``. A layer has ``weight`` of shape
+Shapes (batch first, as in PyTorch): ``X`` is ``(N, d)``. A single unit has ``w`` of
+shape ``(d,)`` and a scalar ``b`` and returns ``(N,)``. A layer has ``weight`` of shape
 ``(out_features, in_features)`` and ``bias`` of shape ``(out_features,)``, like
-``torch.nn.Linear``, and computes ``g(X @ weight.T + bias)`` of shape ``(N, out_features)``.
+``torch.nn.Linear``, and computes ``g(X @ weight.T + bias)`` of shape
+``(N, out_features)``.
 
 The step function
 -----------------
-``U(z) = 1 if z > 0 else 0``, so ``U(0) = 0``; this is ``torch.heaviside(z, values=0)``. Weights
-for a gate should keep every row of the truth table away from ``z = 0``, so the gate does not
-depend on this convention.
+``U(z) = 1 if z > 0 else 0``, so ``U(0) = 0``; this is ``torch.heaviside(z, values=0)``.
+Weights for a gate should keep every row of the truth table away from ``z = 0``, so the
+gate does not depend on this convention.
 
 Gates
 -----
 ``NAND(x1, x2) = U(3 - 2 x1 - 2 x2)``. Everything else is wired from NAND units only:
-``NOT x = NAND(x, x)``, ``AND = NOT(NAND)``, ``OR(x1, x2) = NAND(NOT x1, NOT x2)`` (De Morgan) and
-``XOR(x1, x2) = NAND(NAND(x1, m), NAND(x2, m))`` with ``m = NAND(x1, x2)``: four units in three
-layers.
+``NOT x = NAND(x, x)``, ``AND = NOT(NAND)``, ``OR(x1, x2) = NAND(NOT x1, NOT x2)`` (De
+Morgan) and ``XOR(x1, x2) = NAND(NAND(x1, m), NAND(x2, m))`` with ``m = NAND(x1, x2)``:
+four units in three layers.
 
 The perceptron
 --------------
 Rosenblatt's rule with labels ``y`` in {0, 1}: visit the samples in order; for each,
-``yhat = U(w . x + b)``, ``w <- w + lr (y - yhat) x``, ``b <- b + lr (y - yhat)``. Only mistakes
-change the weights. On linearly separable data it makes finitely many mistakes (Novikoff's
-theorem); on data that are not, such as XOR, it never stops making them.
+``yhat = U(w . x + b)``, ``w <- w + lr (y - yhat) x``, ``b <- b + lr (y - yhat)``. Only
+mistakes change the weights. On linearly separable data it makes finitely many mistakes
+(Novikoff's theorem); on data that are not, such as XOR, it never stops making them.
 
 Linear separability
 -------------------
 ``separation_margin(X, y)`` solves the linear programme: maximise ``t`` subject to
-``s_i (w . x_i + b) >= t`` for every sample, ``-1 <= w_j <= 1``, with ``s_i = 2 y_i - 1``. Some
-hyperplane strictly separates the two classes exactly when the optimum ``t*`` is positive.
+``s_i (w . x_i + b) >= t`` for every sample, ``-1 <= w_j <= 1``, with
+``s_i = 2 y_i - 1``. Some hyperplane strictly separates the two classes exactly when the
+optimum ``t*`` is positive.
 
 Stable sigmoid and binary cross-entropy
 ---------------------------------------
 ``sigmoid(z) = 1 / (1 + exp(-z))`` is evaluated as ``1 / (1 + e)`` for ``z >= 0`` and
-``e / (1 + e)`` for ``z < 0`` with ``e = exp(-|z|) <= 1``, so nothing overflows. The binary
-cross-entropy of a logit ``z`` against a target ``y`` in [0, 1],
+``e / (1 + e)`` for ``z < 0`` with ``e = exp(-|z|) <= 1``, so nothing overflows. The
+binary cross-entropy of a logit ``z`` against a target ``y`` in [0, 1],
 ``-[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))]``, equals
-``max(z, 0) - z y + log(1 + exp(-|z|))``, which is finite for every finite ``z``; its derivative
-is ``sigmoid(z) - y``. ``BCEWithLogitsLoss`` is the same loss as a module with ``forward`` and
-``backward``, mirroring ``torch.nn.BCEWithLogitsLoss`` the way ``labkit.nets`` mirrors torch.nn
-(``labkit.nets`` has the multi-class ``CrossEntropyLoss``; this is its one-logit sibling).
+``max(z, 0) - z y + log(1 + exp(-|z|))``, which is finite for every finite ``z``; its
+derivative is ``sigmoid(z) - y``. ``BCEWithLogitsLoss`` is the same loss as a module
+with ``forward`` and ``backward``, mirroring ``torch.nn.BCEWithLogitsLoss`` the way
+``labkit.nets`` mirrors torch.nn (``labkit.nets`` has the multi-class
+``CrossEntropyLoss``; this is its one-logit sibling).
 """
 
 from __future__ import annotations
@@ -87,11 +90,12 @@ __all__ = [
 ]
 
 
-# --- input checks -------------------------------------------------------------------------------
+# --- input checks ---------------------------------------------------------------------
 
 
 def _array(value, name: str, ndim: int | None = None) -> np.ndarray:
-    """``value`` as a finite, non-empty float64 array, with ``ndim`` dimensions if given."""
+    """``value`` as a finite, non-empty float64 array, with ``ndim`` dimensions if
+    given."""
     arr = np.asarray(value, dtype=np.float64)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
@@ -112,7 +116,7 @@ def _binary(value, name: str) -> np.ndarray:
     return arr
 
 
-# --- units, layers, networks --------------------------------------------------------------------
+# --- units, layers, networks ----------------------------------------------------------
 
 
 def step(z) -> np.ndarray:
@@ -124,7 +128,8 @@ def step(z) -> np.ndarray:
 
 
 def unit(X, w, b, activation: Callable = step) -> np.ndarray:
-    """One unit on a batch: activation(X @ w + b); X (N, d), w (d,), b scalar -> (N,)."""
+    """One unit on a batch: activation(X @ w + b); X (N, d), w (d,), b scalar ->
+    (N,)."""
     X = _array(X, "X", ndim=2)
     w = _array(w, "w", ndim=1)
     b = float(_array(b, "b", ndim=0))
@@ -134,7 +139,8 @@ def unit(X, w, b, activation: Callable = step) -> np.ndarray:
 
 
 def layer(X, weight, bias, activation: Callable = step) -> np.ndarray:
-    """A layer of units: activation(X @ weight.T + bias); weight (out, in) -> output (N, out)."""
+    """A layer of units: activation(X @ weight.T + bias); weight (out, in) -> output (N,
+    out)."""
     X = _array(X, "X", ndim=2)
     weight = _array(weight, "weight", ndim=2)
     bias = _array(bias, "bias", ndim=1)
@@ -150,7 +156,8 @@ def layer(X, weight, bias, activation: Callable = step) -> np.ndarray:
 
 
 def step_network(X, layers, *, return_hidden: bool = False):
-    """Feed X through step layers [(weight, bias), ...]; the output, or every layer's output."""
+    """Feed X through step layers [(weight, bias), ...]; the output, or every layer's
+    output."""
     if len(layers) == 0:
         raise ValueError("layers must hold at least one (weight, bias) pair")
     outputs = []
@@ -162,10 +169,11 @@ def step_network(X, layers, *, return_hidden: bool = False):
 
 
 def compose_affine(layers) -> tuple[np.ndarray, np.ndarray]:
-    """The single affine map (W, c) equal to the stack x -> W_L(...(W_1 x + b_1)...) + b_L.
+    """The single affine map (W, c) equal to the stack x -> W_L(...(W_1 x + b_1)...) +
+    b_L.
 
-    W = W_L ... W_1 and c = W_L(...(W_2 b_1 + b_2)...) + b_L, so the stack applied to a batch
-    equals X @ W.T + c.
+    W = W_L ... W_1 and c = W_L(...(W_2 b_1 + b_2)...) + b_L, so the stack applied to a
+    batch equals X @ W.T + c.
     """
     if len(layers) == 0:
         raise ValueError("layers must hold at least one (weight, bias) pair")
@@ -192,13 +200,14 @@ def compose_affine(layers) -> tuple[np.ndarray, np.ndarray]:
 
 
 def truth_table(n: int) -> np.ndarray:
-    """Every binary input of length n, one per row, in counting order: (2**n, n) float64."""
+    """Every binary input of length n, one per row, in counting order: (2**n, n)
+    float64."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 20:
         raise ValueError(f"n must be an integer between 1 and 20, got {n!r}")
     return np.array(list(itertools.product((0.0, 1.0), repeat=int(n))))
 
 
-# --- logic gates from NAND ------------------------------------------------------------------------
+# --- logic gates from NAND ------------------------------------------------------------
 
 NAND_WEIGHT = np.array([-2.0, -2.0])
 NAND_BIAS = 3.0
@@ -234,7 +243,8 @@ def xor(x1, x2) -> np.ndarray:
 
 XOR_NAND_UNITS = 4  # the number of NAND units ``xor`` uses
 
-# XOR as a two-layer step network in torch's shapes: hidden units OR and NAND, output AND.
+# XOR as a two-layer step network in torch's shapes: hidden units OR and NAND, output
+# AND.
 XOR_STEP_LAYERS = (
     (
         np.array([[2.0, 2.0], [-2.0, -2.0]]),
@@ -244,12 +254,13 @@ XOR_STEP_LAYERS = (
 )
 
 
-# --- the perceptron and linear separability ----------------------------------------------------
+# --- the perceptron and linear separability -------------------------------------------
 
 
 @dataclass(frozen=True)
 class PerceptronResult:
-    """What ``perceptron`` learned: final weights, and per epoch the mistakes and the weights."""
+    """What ``perceptron`` learned: final weights, and per epoch the mistakes and the
+    weights."""
 
     weight: np.ndarray  # (d,)
     bias: float
@@ -259,7 +270,8 @@ class PerceptronResult:
 
 
 def perceptron(X, y, *, epochs: int = 20, lr: float = 1.0) -> PerceptronResult:
-    """Rosenblatt's rule from w = 0, b = 0: on each mistake w += lr (y - yhat) x, b += lr (y - yhat)."""
+    """Rosenblatt's rule from w = 0, b = 0: on each mistake w += lr (y - yhat) x, b +=
+    lr (y - yhat)."""
     X = _array(X, "X", ndim=2)
     y = _binary(y, "y")
     if y.shape != (X.shape[0],):
@@ -287,7 +299,8 @@ def perceptron(X, y, *, epochs: int = 20, lr: float = 1.0) -> PerceptronResult:
 
 
 def separation_margin(X, y) -> float:
-    """max t s.t. (2 y_i - 1)(w . x_i + b) >= t for all i, ``|w_j| <= 1``: positive iff separable."""
+    """max t s.t. (2 y_i - 1)(w . x_i + b) >= t for all i, ``|w_j| <= 1``: positive iff
+    separable."""
     X = _array(X, "X", ndim=2)
     y = _binary(y, "y")
     if y.shape != (X.shape[0],):
@@ -309,11 +322,12 @@ def separation_margin(X, y) -> float:
     return float(result.x[-1])
 
 
-# --- stable sigmoid and binary cross-entropy ---------------------------------------------------
+# --- stable sigmoid and binary cross-entropy ------------------------------------------
 
 
 def sigmoid(z) -> np.ndarray:
-    """sigmoid(z) = 1 / (1 + exp(-z)), evaluated with ``e = exp(-|z|)`` so nothing overflows."""
+    """sigmoid(z) = 1 / (1 + exp(-z)), evaluated with ``e = exp(-|z|)`` so nothing
+    overflows."""
     z = np.asarray(z, dtype=np.float64)
     if np.isnan(z).any():
         raise ValueError("z must not contain NaN")
@@ -322,7 +336,8 @@ def sigmoid(z) -> np.ndarray:
 
 
 def binary_cross_entropy_with_logits(z, y) -> float:
-    """``mean(max(z, 0) - z y + log1p(exp(-|z|)))`` over the batch: the BCE of sigmoid(z) and y."""
+    """``mean(max(z, 0) - z y + log1p(exp(-|z|)))`` over the batch: the BCE of
+    sigmoid(z) and y."""
     z = _array(z, "z")
     y = _array(y, "y")
     if y.shape != z.shape:
@@ -333,10 +348,12 @@ def binary_cross_entropy_with_logits(z, y) -> float:
 
 
 class BCEWithLogitsLoss(Module):
-    """``L = mean (or sum) of max(z, 0) - z y + log1p(exp(-|z|))``; dL/dz = (sigmoid(z) - y) / numel.
+    """``L = mean (or sum) of max(z, 0) - z y + log1p(exp(-|z|))``; dL/dz = (sigmoid(z)
+    - y) / numel.
 
-    ``loss = loss_fn(z, y)`` returns a float for logits ``z`` and targets ``y`` in [0, 1] of the
-    same shape; ``loss_fn.backward()`` returns dL/dz, like ``labkit.nets.CrossEntropyLoss``.
+    ``loss = loss_fn(z, y)`` returns a float for logits ``z`` and targets ``y`` in [0,
+    1] of the same shape; ``loss_fn.backward()`` returns dL/dz, like
+    ``labkit.nets.CrossEntropyLoss``.
     """
 
     def __init__(self, reduction: str = "mean"):

@@ -1,13 +1,15 @@
-"""The exercise registry: one definition serves the chapter, its solution, `check` and the grader.
+"""The exercise registry: one definition serves the chapter, its solution, `check` and
+the grader.
 
-An exercise has a stable id (``"5.2"``: chapter 5, exercise 2), a title, points, and the name of
-the function the learner implements. Its test cases live here, in labkit, never in the learner's
-notebook: ``cases()`` builds them on seeded random inputs and computes each expected value with an
-independent oracle (torch, scipy, a closed form). ``reference`` is a model solution; the test suite
-holds it to the cases, and holds a stub to zero.
+An exercise has a stable id (``"5.2"``: chapter 5, exercise 2), a title, points, and the
+name of the function the learner implements. Its test cases live here, in labkit, never
+in the learner's notebook: ``cases()`` builds them on seeded random inputs and computes
+each expected value with an independent oracle (torch, scipy, a closed form).
+``reference`` is a model solution; the test suite holds it to the cases, and holds a
+stub to zero.
 
-Chapter modules (``labkit/exercises/ch01.py`` ...) define their exercises with the ``exercise``
-decorator::
+Chapter modules (``labkit/exercises/ch01.py`` ...) define their exercises with the
+``exercise`` decorator::
 
     @exercise("1.1", title="A step unit", points=2, function="step_unit",
               reference=_step_unit,
@@ -31,8 +33,9 @@ outputs match a mistake's on all of those cases is told the mistake's name and t
 section to reread. The cases are built so that no registered mistake earns more than a
 quarter of the points.
 
-Arguments and expected values are plain data only (numpy arrays, numbers, strings, booleans,
-None, and tuples, lists and dicts of these), so they can cross to a grading worker and back.
+Arguments and expected values are plain data only (numpy arrays, numbers, strings,
+booleans, None, and tuples, lists and dicts of these), so they can cross to a grading
+worker and back.
 """
 
 from __future__ import annotations
@@ -106,10 +109,10 @@ class Mistake:
 class Exercise:
     """An exercise: what the learner implements and how it is checked.
 
-    ``compare(expected, got)`` may replace the default comparison (shape, dtype, then values within
-    ``rtol``/``atol``) for exercises with many right answers; it returns ``None`` when
-    ``got`` is acceptable, or a message saying what is wrong. ``hints`` holds the tiers
-    (idea first, recipe second); ``mistakes`` the known wrong answers.
+    ``compare(expected, got)`` may replace the default comparison (shape, dtype, then
+    values within ``rtol``/``atol``) for exercises with many right answers; it returns
+    ``None`` when ``got`` is acceptable, or a message saying what is wrong. ``hints``
+    holds the tiers (idea first, recipe second); ``mistakes`` the known wrong answers.
     """
 
     id: str
@@ -228,7 +231,8 @@ def exercise(
 
 
 def _load_all() -> None:
-    """Import every chapter module of this package once, which registers its exercises."""
+    """Import every chapter module of this package once, which registers its
+    exercises."""
     global _LOADED
     if _LOADED:
         return
@@ -244,7 +248,8 @@ def _sort_key(exercise_id: str) -> tuple[int, int]:
 
 
 def get(exercise_id: str) -> Exercise:
-    """The exercise with this id; a ValueError listing the known ids if there is none."""
+    """The exercise with this id; a ValueError listing the known ids if there is
+    none."""
     _load_all()
     exercise_id = str(exercise_id)
     if exercise_id not in _REGISTRY:

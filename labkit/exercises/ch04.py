@@ -1,9 +1,10 @@
 """Chapter 4 exercises: convolutional networks.
 
-Every expected value comes from torch (float64) on seeded random inputs: tensor shapes for the
-output-size formula, ``F.conv1d`` / ``F.conv2d`` / ``F.max_pool2d`` / ``F.unfold`` for forwards,
-and autograd for the pooling mask and the kernel gradient. The references below are model numpy
-solutions written the way a learner would; the test suite holds them to these cases.
+Every expected value comes from torch (float64) on seeded random inputs: tensor shapes
+for the output-size formula, ``F.conv1d`` / ``F.conv2d`` / ``F.max_pool2d`` /
+``F.unfold`` for forwards, and autograd for the pooling mask and the kernel gradient.
+The references below are model numpy solutions written the way a learner would; the test
+suite holds them to these cases.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _SIGNAL = (
 _PADDING = 'chapter 4, section "Padding, stride and the output size"'
 
 
-# --- 4.1 a Conv1d layer's forward pass --------------------------------------------------------
+# --- 4.1 a Conv1d layer's forward pass ------------------------------------------------
 
 _CHANNELS = 'chapter 4, section "Channels"'
 _FLOOR = 'chapter 4, box "Common pitfall: dropping the floor"'
@@ -116,7 +117,7 @@ def _cases_4_1():
     return cases
 
 
-# --- 4.2 shapes and parameter counts of a small CNN ----------------------------------------------
+# --- 4.2 shapes and parameter counts of a small CNN -----------------------------------
 
 _PARAMETERS = 'chapter 4, section "Why so few parameters"'
 _HEAD = 'chapter 4, section "Flattening and the fully connected head"'
@@ -176,7 +177,8 @@ def _shapes_bias_per_pixel(input_shape, layers):
 
 
 def _torch_cnn_shapes(input_shape, layers):
-    """Shapes and parameter counts of the same layers built in torch on the meta device."""
+    """Shapes and parameter counts of the same layers built in torch on the meta
+    device."""
     x = torch.empty((1, *input_shape), device="meta")
     shapes, params = [], []
     for layer in layers:
@@ -298,7 +300,7 @@ def _cases_4_2():
     ]
 
 
-# --- 4.3 2-D single-channel cross-correlation with stride and padding -------------------------
+# --- 4.3 2-D single-channel cross-correlation with stride and padding -----------------
 
 
 def _conv2d_single(x, w, stride, padding):
@@ -365,7 +367,8 @@ def _conv2d_reflect_padding(x, w, stride, padding):
     ),
 )
 def _cases_4_3():
-    """Every kernel is asymmetric and all but one case pad, so that both mistakes show."""
+    """Every kernel is asymmetric and all but one case pad, so that both mistakes
+    show."""
     rng = np.random.default_rng(403)
     cases = []
     for H, W, kH, kW, s, p in [
@@ -392,14 +395,15 @@ def _cases_4_3():
     return cases
 
 
-# --- 4.4 max pooling with the argmax mask -----------------------------------------------------
+# --- 4.4 max pooling with the argmax mask ---------------------------------------------
 
 _POOLING = 'chapter 4, section "Pooling"'
 _GLOBAL_MAX = 'chapter 4, box "Common pitfall: a global maximum is not a pooling layer"'
 
 
 def _pool_windows(x, k):
-    """The full k x k windows of x: (N, C, H_out, W_out, k * k), offsets in row-major order."""
+    """The full k x k windows of x: (N, C, H_out, W_out, k * k), offsets in row-major
+    order."""
     N, C, H, W = x.shape
     H_out, W_out = H // k, W // k
     windows = x[:, :, : H_out * k, : W_out * k].reshape(N, C, H_out, k, W_out, k)
@@ -407,7 +411,8 @@ def _pool_windows(x, k):
 
 
 def _mask_from_offsets(shape, offsets, k):
-    """Bool mask of ``shape`` with True at the offset (row-major in its window) of each window."""
+    """Bool mask of ``shape`` with True at the offset (row-major in its window) of each
+    window."""
     N, C, H_out, W_out = offsets.shape
     n, c, i, j = np.indices(offsets.shape)
     mask = np.zeros(shape, dtype=bool)
@@ -525,7 +530,7 @@ def _cases_4_4():
     return cases
 
 
-# --- 4.5 im2col -------------------------------------------------------------------------------
+# --- 4.5 im2col -----------------------------------------------------------------------
 
 
 def _im2col(x, kernel_size, stride, padding):
@@ -611,7 +616,7 @@ def _cases_4_5():
     return cases
 
 
-# --- 4.6 gradient of a cross-correlation with respect to its kernel ---------------------------
+# --- 4.6 gradient of a cross-correlation with respect to its kernel -------------------
 
 
 def _conv2d_weight_grad(x, grad_out, kernel_size, stride, padding):

@@ -1,10 +1,11 @@
-"""Chapter 5 exercises: exponentially weighted averages and the optimizers built on them.
+"""Chapter 5 exercises: exponentially weighted averages and the optimizers built on
+them.
 
 Every expected value comes from an independent oracle on seeded random inputs: pandas
-``ewm(adjust=True)`` for the bias-corrected average, ``torch.nn.BatchNorm1d`` for running
-statistics, ``torch.optim`` (state loaded, one ``step()``) for the update rules and
-``torch.optim.lr_scheduler`` for the schedule. The references below are model solutions in numpy,
-held to the same cases by the test suite.
+``ewm(adjust=True)`` for the bias-corrected average, ``torch.nn.BatchNorm1d`` for
+running statistics, ``torch.optim`` (state loaded, one ``step()``) for the update rules
+and ``torch.optim.lr_scheduler`` for the schedule. The references below are model
+solutions in numpy, held to the same cases by the test suite.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ._oracle import to_numpy as _np
 def _torch_step(
     optimizer_class, param, grad, state: dict, **hyper
 ) -> tuple[torch.Tensor, dict]:
-    """One ``torch.optim`` step on one parameter whose state is loaded first; (param, state) after."""
+    """One ``torch.optim`` step on one parameter whose state is loaded first; (param,
+    state) after."""
     p = torch.nn.Parameter(_t(param))
     opt = optimizer_class([p], **hyper)
     opt.state[p].update(
@@ -37,10 +39,13 @@ def _torch_step(
     return p, opt.state[p]
 
 
-# 5.1 -------------------------------------------------------------------------------------------
+# 5.1 ----------------------------------------------------------------------------------
 
 _START = 'chapter 5, section "The start: bias towards zero and its correction"'
-_CONVENTIONS = 'chapter 5, section "Two conventions: decay of the past or weight of the new sample"'
+_CONVENTIONS = (
+    'chapter 5, section "Two conventions: decay of the past or weight of the new '
+    'sample"'
+)
 
 
 def _ewma_bias_corrected(x, beta):
@@ -162,7 +167,7 @@ def _ewma_cases():
     return cases
 
 
-# 5.2 -------------------------------------------------------------------------------------------
+# 5.2 ----------------------------------------------------------------------------------
 
 _BATCHNORM = 'chapter 5, section "Batch norm\'s running statistics"'
 
@@ -193,7 +198,8 @@ def _bn_variant(
     corrected=False,
     eval_batch_stats=False,
 ):
-    """Batch norm's running statistics, or one of the variants the chapter warns about."""
+    """Batch norm's running statistics, or one of the variants the chapter warns
+    about."""
     weight = 1 - momentum if decay else momentum
     running_mean, running_var = (
         np.zeros(batches.shape[2]),
@@ -310,7 +316,7 @@ def _batchnorm_cases():
     return cases
 
 
-# 5.3 -------------------------------------------------------------------------------------------
+# 5.3 ----------------------------------------------------------------------------------
 
 _MOMENTUM = 'chapter 5, section "Two ways to write momentum, and when they agree"'
 _NESTEROV = 'chapter 5, section "Nesterov momentum"'
@@ -368,7 +374,8 @@ def _sgd_nesterov_old_buffer(param, grad, momentum_buffer, lr, momentum, nestero
         ),
         Mistake(
             "lr-inside-buffer",
-            "The learning rate was put inside the buffer (u = mu u + lr g); torch keeps "
+            "The learning rate was put inside the buffer (u = mu u + lr g); torch "
+            "keeps "
             "it outside, b = mu b + g, and multiplies the step by lr.",
             _MOMENTUM,
             _sgd_lr_inside_buffer,
@@ -422,7 +429,7 @@ def _sgd_cases():
     return cases
 
 
-# 5.4 -------------------------------------------------------------------------------------------
+# 5.4 ----------------------------------------------------------------------------------
 
 _RMSPROP = 'chapter 5, section "RMSprop: forget old squares with an EWMA"'
 _RMSPROP_EPS = (
@@ -525,7 +532,8 @@ def _torch_rmsprop_run(param, curvature, lr, alpha, eps, momentum, steps):
         f"normalised steps. Reread {_RMSPROP}.",
         "Each step: g = curvature * p; v = alpha * v + (1 - alpha) * g**2; "
         "s = g / (sqrt(v) + eps); with momentum > 0, b = momentum * b + s (b starts "
-        "at 0) and s = b; p = p - lr * s. Stack p before the first step and after each.",
+        "at 0) and s = b; p = p - lr * s. Stack p before the first step and after "
+        "each.",
     ),
     mistakes=(
         Mistake(
@@ -597,7 +605,7 @@ def _rmsprop_cases():
     return cases
 
 
-# 5.5 -------------------------------------------------------------------------------------------
+# 5.5 ----------------------------------------------------------------------------------
 
 _ADAM = 'chapter 5, section "Adam: momentum, RMSprop, and both corrected"'
 _ADAM_EPS = 'chapter 5, box "Common pitfall: where epsilon goes in Adam"'
@@ -643,7 +651,8 @@ def _adam_variant(
 def _adamw_step(
     param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay
 ):
-    """Decay p by (1 - lr wd), update m and v, then p - lr m_hat / (sqrt(v_hat) + eps)."""
+    """Decay p by (1 - lr wd), update m and v, then p - lr m_hat / (sqrt(v_hat) +
+    eps)."""
     param = param * (1 - lr * weight_decay)
     exp_avg = beta1 * exp_avg + (1 - beta1) * grad
     exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * grad**2
@@ -761,11 +770,12 @@ def _adamw_cases():
     return cases
 
 
-# 5.6 -------------------------------------------------------------------------------------------
+# 5.6 ----------------------------------------------------------------------------------
 
 
 def _warmup_cosine(base_lr, eta_min, warmup, total):
-    """lr_t = base_lr (t+1)/warmup for t < warmup, then eta_min + (base_lr - eta_min)(1 + cos(pi s/S))/2."""
+    """lr_t = base_lr (t+1)/warmup for t < warmup, then eta_min + (base_lr - eta_min)(1
+    + cos(pi s/S))/2."""
     lrs = np.empty(total)
     for t in range(total):
         if t < warmup:
@@ -822,8 +832,10 @@ def _cosine_over_all_steps(base_lr, eta_min, warmup, total):
     reference=_warmup_cosine,
     rtol=1e-10,
     hints=(
-        "Two pieces, each with its own clock: a linear rise that reaches base_lr at the "
-        "last warm-up step, then a cosine that starts at base_lr when the warm-up ends. "
+        "Two pieces, each with its own clock: a linear rise that reaches base_lr at "
+        "the "
+        "last warm-up step, then a cosine that starts at base_lr when the warm-up "
+        "ends. "
         f"Reread {_SCHEDULES}.",
         "lr = base_lr * (t + 1) / warmup while t < warmup; afterwards eta_min + "
         "(base_lr - eta_min) * (1 + cos(pi * (t - warmup) / (total - warmup))) / 2.",

@@ -1,11 +1,12 @@
 """Chapter 6 exercises: regularisation.
 
-Expected values come from independent oracles on seeded random inputs: torch autograd in float64
-for the penalised loss, the dropout backward and the batch-norm backward;
-``torch.nn.functional.batch_norm`` (which updates running statistics in place, torch's way) for the
-batch-norm forward; and ``labkit.training.EarlyStopping`` (a streaming implementation with Keras'
-rules, itself tested on hand-worked curves) for the early-stopping rule. The references below are
-model numpy solutions written the way a learner would; the test suite holds them to the cases.
+Expected values come from independent oracles on seeded random inputs: torch autograd in
+float64 for the penalised loss, the dropout backward and the batch-norm backward;
+``torch.nn.functional.batch_norm`` (which updates running statistics in place, torch's
+way) for the batch-norm forward; and ``labkit.training.EarlyStopping`` (a streaming
+implementation with Keras' rules, itself tested on hand-worked curves) for the
+early-stopping rule. The references below are model numpy solutions written the way a
+learner would; the test suite holds them to the cases.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from . import Case, Mistake, exercise
 from ._oracle import float64_tensor as _t
 from ._oracle import to_numpy as _np
 
-# 6.1 -------------------------------------------------------------------------------------------
+# 6.1 ----------------------------------------------------------------------------------
 
 
 def _regularized_loss_and_grad(w, b, X, y, l1, l2):
@@ -162,11 +163,12 @@ def _regularized_cases():
     return cases
 
 
-# 6.2 -------------------------------------------------------------------------------------------
+# 6.2 ----------------------------------------------------------------------------------
 
 
 def _inverted_dropout(x, u, p, grad_out, training):
-    """Training: keep where u >= p, y = x * keep / (1 - p), dx = grad_out * keep / (1 - p); eval: identity."""
+    """Training: keep where u >= p, y = x * keep / (1 - p), dx = grad_out * keep / (1 -
+    p); eval: identity."""
     if not training:
         return x.copy(), grad_out.copy()
     if p == 1.0:
@@ -295,11 +297,12 @@ def _dropout_cases():
     return cases
 
 
-# 6.3 -------------------------------------------------------------------------------------------
+# 6.3 ----------------------------------------------------------------------------------
 
 
 def _early_stopping(val_losses, patience, min_delta):
-    """Indices (stop, best): stop once `patience` epochs pass without loss < best - min_delta."""
+    """Indices (stop, best): stop once `patience` epochs pass without loss < best -
+    min_delta."""
     best, best_epoch, wait = np.inf, 0, 0
     for epoch, loss in enumerate(val_losses):
         if loss < best - min_delta:
@@ -504,13 +507,14 @@ def _early_stopping_cases():
     return cases
 
 
-# 6.4 -------------------------------------------------------------------------------------------
+# 6.4 ----------------------------------------------------------------------------------
 
 
 def _batchnorm_forward(
     x, gamma, beta, running_mean, running_var, training, momentum, eps
 ):
-    """Batch statistics (biased var) in training, running ones in eval; running stats as torch."""
+    """Batch statistics (biased var) in training, running ones in eval; running stats as
+    torch."""
     if training:
         n = x.shape[0]
         mean, var = x.mean(axis=0), x.var(axis=0)  # (C,), biased
@@ -660,11 +664,12 @@ def _batchnorm_forward_cases():
     return cases
 
 
-# 6.5 -------------------------------------------------------------------------------------------
+# 6.5 ----------------------------------------------------------------------------------
 
 
 def _batchnorm_backward(x, gamma, grad_out, eps):
-    """Training-mode gradients: dx = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / sqrt(var + eps)."""
+    """Training-mode gradients: dx = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) /
+    sqrt(var + eps)."""
     mean, var = x.mean(axis=0), x.var(axis=0)
     inv_std = 1.0 / np.sqrt(var + eps)  # (C,)
     xhat = (x - mean) * inv_std  # (N, C)
@@ -715,7 +720,8 @@ def _bn_backward_means(x, gamma, grad_out, eps):
         "loss through every output of its feature, not only through y_i. Reread "
         f"{_BATCH_NORM}.",
         "dbeta = grad_out.sum(0), dgamma = (grad_out * xhat).sum(0); with dxhat = "
-        "grad_out * gamma, dx = (dxhat - dxhat.mean(0) - xhat * (dxhat * xhat).mean(0)) "
+        "grad_out * gamma, dx = (dxhat - dxhat.mean(0) - xhat * (dxhat * "
+        "xhat).mean(0)) "
         "/ sqrt(var + eps), var the biased batch variance.",
     ),
     mistakes=(

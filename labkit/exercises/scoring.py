@@ -1,16 +1,18 @@
-"""Scoring: turn what a learner's function returned on each case into points and feedback.
+"""Scoring: turn what a learner's function returned on each case into points and
+feedback.
 
-The same three steps serve ``evaluate`` (in this process) and the grader (``check`` too):
+The same three steps serve ``evaluate`` (in this process) and the grader (``check``
+too):
 
 1. ``run_case(fn, case)`` calls the function on read-only copies of the case's arguments
-   and records an ``Outcome``: a returned value (converted to plain data by ``to_data``),
-   an exception, or ``NotImplementedError`` (the untouched stub). Both come from
-   ``labkit.grade.runner``, the code that runs inside the grader's sandbox.
-2. ``compare(expected, got)`` checks type, then shape and dtype, then values, so a wrong shape
-   can never pass by broadcasting.
-3. ``summarise(exercise, outcomes)`` gives a ``Result``: points (partial credit per case), a
-   status, and feedback that names the failing input, the known mistake recognised (see
-   ``recognise``) and the first tier of hints.
+   and records an ``Outcome``: a returned value (converted to plain data by
+   ``to_data``), an exception, or ``NotImplementedError`` (the untouched stub). Both
+   come from ``labkit.grade.runner``, the code that runs inside the grader's sandbox.
+2. ``compare(expected, got)`` checks type, then shape and dtype, then values, so a wrong
+   shape can never pass by broadcasting.
+3. ``summarise(exercise, outcomes)`` gives a ``Result``: points (partial credit per
+   case), a status, and feedback that names the failing input, the known mistake
+   recognised (see ``recognise``) and the first tier of hints.
 """
 
 from __future__ import annotations
@@ -161,7 +163,8 @@ def compare(
                 )
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             return (
-                f"{where} differs at {int(bad.sum())} of {bad.size} entries; first at index "
+                f"{where} differs at {int(bad.sum())} of {bad.size} entries; first at "
+                "index "
                 f"{idx}: got {got[idx].item()!r}, expected {expected[idx].item()!r}"
             )
         return None
@@ -220,8 +223,8 @@ def compare(
 
 
 def run_case(fn: Callable, case: Case) -> Outcome:
-    """Call ``fn`` on read-only private copies of the case's arguments (``call_case``, the
-    grader's own) and record what happened."""
+    """Call ``fn`` on read-only private copies of the case's arguments (``call_case``,
+    the grader's own) and record what happened."""
     return Outcome(*call_case(fn, case.args, case.kwargs))
 
 
@@ -272,8 +275,9 @@ def summarise(
 ) -> Result:
     """Points, status and feedback from one outcome per case (in case order).
 
-    ``cases`` defaults to ``exercise.cases()``; the grader passes the same cases read back from
-    its cache, so it need not rebuild them with their oracles in every process.
+    ``cases`` defaults to ``exercise.cases()``; the grader passes the same cases read
+    back from its cache, so it need not rebuild them with their oracles in every
+    process.
     """
     cases = exercise.cases() if cases is None else cases
     if len(outcomes) != len(cases):

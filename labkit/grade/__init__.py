@@ -1,4 +1,5 @@
-"""The grader: grade one notebook or a whole class, fast, without trusting the submitted code.
+"""The grader: grade one notebook or a whole class, fast, without trusting the submitted
+code.
 
 From a terminal (or as the console script ``labkit-grade``)::
 
@@ -8,8 +9,8 @@ From a terminal (or as the console script ``labkit-grade``)::
 From a notebook cell, after saving the notebook (the grader reads the file on disk)::
 
     from labkit.grade import grade
-    grade()                          # the running notebook, when Jupyter says which one it is
-    grade("05_optimizers.ipynb")     # or name it
+    grade()  # the running notebook, when Jupyter says which one it is
+    grade("05_optimizers.ipynb")  # or name it
 
 In a notebook, ``grade()`` first compares the exercise cells of the saved file with what
 the kernel last ran (IPython's input history): when they differ, the edits are not saved
@@ -17,11 +18,11 @@ yet, and it says to save rather than grade the old file.
 
 Both print the same report and go through the same machinery: only the cells tagged
 ``exercise`` are read; each notebook runs in a sandbox of its own (bubblewrap and kernel
-namespaces: ``sandbox``, ``worker``, ``confine``) that receives the inputs of the test cases
-and returns the outputs as plain data (``runner``, ``channel``); this process judges the
-outputs with ``labkit.exercises.scoring``. The learner's ``check`` sends the exercise cell
-through the same sandbox (``grader.grade_source``), so the verdicts agree. See ``cache``
-for the verdict cache and ``report`` for the outputs.
+namespaces: ``sandbox``, ``worker``, ``confine``) that receives the inputs of the test
+cases and returns the outputs as plain data (``runner``, ``channel``); this process
+judges the outputs with ``labkit.exercises.scoring``. The learner's ``check`` sends the
+exercise cell through the same sandbox (``grader.grade_source``), so the verdicts agree.
+See ``cache`` for the verdict cache and ``report`` for the outputs.
 """
 
 from __future__ import annotations
@@ -61,14 +62,15 @@ def grade(
     cache: object = True,
     isolation: str | None = None,
 ) -> Submission | None:
-    """Grade one notebook (by default the one running this kernel), print the report, return it.
+    """Grade one notebook (by default the one running this kernel), print the report,
+    return it.
 
-    ``timeout`` (seconds) and ``memory`` (bytes, or a size like ``"2G"``) limit each exercise;
-    ``cache`` is True (the default cache directory), False, or a directory. When the
-    file is the running notebook and its exercise cells differ from what the kernel last
-    ran, it prints which exercises are unsaved, asks to save, and returns None.
-    ``isolation`` is "bwrap" or "none"; by default bubblewrap where it works, else none
-    (this grades your own code), saying so.
+    ``timeout`` (seconds) and ``memory`` (bytes, or a size like ``"2G"``) limit each
+    exercise; ``cache`` is True (the default cache directory), False, or a directory.
+    When the file is the running notebook and its exercise cells differ from what the
+    kernel last ran, it prints which exercises are unsaved, asks to save, and returns
+    None. ``isolation`` is "bwrap" or "none"; by default bubblewrap where it works, else
+    none (this grades your own code), saying so.
     """
     from .grader import Limits, grade_notebooks, parse_size
     from .report import format_submission
@@ -145,7 +147,8 @@ def _lines(source: str) -> list[str]:
 
 
 def _running_notebook() -> str:
-    """The notebook this kernel runs, from Jupyter's JPY_SESSION_NAME or VS Code's variable."""
+    """The notebook this kernel runs, from Jupyter's JPY_SESSION_NAME or VS Code's
+    variable."""
     candidates = []
     session = os.environ.get("JPY_SESSION_NAME", "")
     if session.endswith(
@@ -157,7 +160,8 @@ def _running_notebook() -> str:
         ]
         candidates.append(here / Path(session).name)
     try:
-        shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - defined in IPython
+        # get_ipython is defined in IPython only
+        shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821
         candidates.append(Path(shell.user_ns.get("__vsc_ipynb_file__", "")))
     except NameError:
         pass

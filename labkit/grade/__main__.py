@@ -11,12 +11,12 @@ is graded.
 More commands: ``labkit-grade merge SHARD.json ...`` joins the gradebooks of a sharded
 run (``labkit.grade.merge``), ``labkit-grade gradescope-bundle OUT.zip`` writes a
 Gradescope autograder (``labkit.grade.gradescope``), and ``labkit-grade prepare`` builds
-the exercises' cases into the cache ahead of grading.
-Exit status: 0 when every submission was graded (whatever the scores), 1 when some could not be
-read, 2 for a usage error, 3 when the grading workers cannot start (bubblewrap missing or unable
-to sandbox: the message says how to install it, or to pass ``--isolation none`` for your own
-work), 130 when interrupted (141, quietly, when the reader of its output goes away, as in
-``labkit-grade ... | head``).
+the exercises' cases into the cache ahead of grading. Exit status: 0 when every
+submission was graded (whatever the scores), 1 when some could not be read, 2 for a
+usage error, 3 when the grading workers cannot start (bubblewrap missing or unable to
+sandbox: the message says how to install it, or to pass ``--isolation none`` for your
+own work), 130 when interrupted (141, quietly, when the reader of its output goes away,
+as in ``labkit-grade ... | head``).
 """
 
 from __future__ import annotations
@@ -154,7 +154,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Outputs:
-    """The gradebook files, rewritten atomically at most once a second and at the end."""
+    """The gradebook files, rewritten atomically at most once a second and at the
+    end."""
 
     def __init__(self, args: argparse.Namespace, batch: ClassBatch, roster):
         start = time.monotonic()
@@ -366,7 +367,8 @@ def _run(args, batch: ClassBatch, roster, limits, cache, color: bool) -> int:
         progress.clear()
         outputs.write()
         print(
-            f"interrupted: {sum(s is not None for s in outputs.done)} of {total} submissions "
+            f"interrupted: {sum(s is not None for s in outputs.done)} of {total} "
+            "submissions "
             "were graded and written",
             file=sys.stderr,
         )

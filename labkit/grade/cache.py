@@ -1,20 +1,24 @@
-"""Caches that make grading fast: the cases of each exercise, and the verdicts on exercise cells.
+"""Caches that make grading fast: the cases of each exercise, and the verdicts on
+exercise cells.
 
-Cases. Building an exercise's cases runs its oracle (torch autograd, torch.optim ...), which can
-take seconds the first time in a process. The grader keeps each exercise's cases (inputs *and*
-expected values, as channel data: nothing is ever unpickled) keyed on everything they are built
-from: labkit's files (but not the grader's own), and the versions of Python, numpy, torch, scipy
-and pandas. The cached cases are exactly the ones ``exercise.cases()`` returns.
+Cases. Building an exercise's cases runs its oracle (torch autograd, torch.optim ...),
+which can take seconds the first time in a process. The grader keeps each exercise's
+cases (inputs *and* expected values, as channel data: nothing is ever unpickled) keyed
+on everything they are built from: labkit's files (but not the grader's own), and the
+versions of Python, numpy, torch, scipy and pandas. The cached cases are exactly the
+ones ``exercise.cases()`` returns.
 
-Verdicts. The key of one exercise verdict hashes the exercise cell's source, the exercise's
-definition and cases, the grading machinery itself (scoring, worker, sandbox, channel) and the
-limits. The key of a whole notebook's verdict hashes its exercise cells, the chapter in its file
-name, labkit's files, the machinery and the limits: it is computed without loading an exercise,
-so re-grading an unchanged class imports nothing heavy and starts no worker. Only verdicts a
-re-run would reproduce are stored: not timeouts, memory failures or worker crashes.
+Verdicts. The key of one exercise verdict hashes the exercise cell's source, the
+exercise's definition and cases, the grading machinery itself (scoring, worker, sandbox,
+channel) and the limits. The key of a whole notebook's verdict hashes its exercise
+cells, the chapter in its file name, labkit's files, the machinery and the limits: it is
+computed without loading an exercise, so re-grading an unchanged class imports nothing
+heavy and starts no worker. Only verdicts a re-run would reproduce are stored: not
+timeouts, memory failures or worker crashes.
 
-All live under one directory (``cases/``, ``verdicts/``, ``notebooks/``): ``$LABKIT_GRADE_CACHE``,
-else ``$XDG_CACHE_HOME/labkit/grade``, else ``~/.cache/labkit/grade``.
+All live under one directory (``cases/``, ``verdicts/``, ``notebooks/``):
+``$LABKIT_GRADE_CACHE``, else ``$XDG_CACHE_HOME/labkit/grade``, else
+``~/.cache/labkit/grade``.
 
 Trust. Only this process (the grader) writes the cache, each file atomically (a
 temporary file, then a rename), in folders only its user may enter; the sandboxed
@@ -70,7 +74,8 @@ def _hash_once(name: str, compute) -> str:
 
 
 def _sources() -> str:
-    """A hash of what cases are built from: labkit's files (not the grader's) and versions."""
+    """A hash of what cases are built from: labkit's files (not the grader's) and
+    versions."""
     root = Path(labkit.__file__).parent
     digest = hashlib.sha256(sys.version.encode())
     for package in ("numpy", "torch", "scipy", "pandas"):
@@ -230,8 +235,9 @@ class Cache:
     def notebook_key(
         self, path: str, cells: list[tuple[str, str]], warnings: list[str], limits: Any
     ) -> str | None:
-        """The key of a whole notebook's verdict: computed without loading any exercise, from
-        its exercise cells, its file name's chapter, labkit's files and the grader's code."""
+        """The key of a whole notebook's verdict: computed without loading any exercise,
+        from its exercise cells, its file name's chapter, labkit's files and the
+        grader's code."""
         if not self.verdicts:
             return None
         parts = [
@@ -326,7 +332,8 @@ def _verified_cases(data: bytes, key: str) -> bytes | None:
 
 
 def _private_folder(folder: Path) -> None:
-    """Create ``folder`` and its missing parents so that only this user may enter them."""
+    """Create ``folder`` and its missing parents so that only this user may enter
+    them."""
     missing = []
     while not folder.is_dir():
         missing.append(folder)

@@ -1,9 +1,10 @@
-"""The exercise cell behind a function: its source, and the names it takes from elsewhere.
+"""The exercise cell behind a function: its source, and the names it takes from
+elsewhere.
 
-``check(id, fn)`` grades the cell that defined ``fn``, as the grader will, so it needs that
-cell's whole source (its imports and helpers included), and it warns about names the cell
-uses but does not define: the grader runs the cell on its own, where they do not exist.
-This runs in the learner's own process on the learner's own code.
+``check(id, fn)`` grades the cell that defined ``fn``, as the grader will, so it needs
+that cell's whole source (its imports and helpers included), and it warns about names
+the cell uses but does not define: the grader runs the cell on its own, where they do
+not exist. This runs in the learner's own process on the learner's own code.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ __all__ = ["outside_names", "source_of"]
 
 
 def source_of(fn: Callable) -> str:
-    """The source of the cell (IPython) or of the function (elsewhere) that defined ``fn``.
+    """The source of the cell (IPython) or of the function (elsewhere) that defined
+    ``fn``.
 
-    In IPython, ``fn.__code__.co_filename`` names the cell, whose whole source IPython keeps
-    in ``linecache`` (entries without a modification time). Elsewhere, the function's own
-    source (``inspect.getsource``). OSError when there is none (a function typed at a
-    plain Python prompt, a builtin).
+    In IPython, ``fn.__code__.co_filename`` names the cell, whose whole source IPython
+    keeps in ``linecache`` (entries without a modification time). Elsewhere, the
+    function's own source (``inspect.getsource``). OSError when there is none (a
+    function typed at a plain Python prompt, a builtin).
     """
     code = getattr(inspect.unwrap(fn), "__code__", None)
     entry = linecache.cache.get(code.co_filename) if code is not None else None
@@ -38,7 +40,8 @@ def source_of(fn: Callable) -> str:
 
 def outside_names(source: str) -> list[str]:
     """Names the code uses at module level or as globals that it never binds (by
-    assignment, import, def or class) and that are not builtins; [] if it does not parse."""
+    assignment, import, def or class) and that are not builtins; [] if it does not
+    parse."""
     try:
         top = symtable.symtable(source, "<cell>", "exec")
     except (SyntaxError, ValueError):

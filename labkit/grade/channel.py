@@ -1,23 +1,27 @@
-"""The grading channel: a data-only encoding of plain values, and length-prefixed frames.
+"""The grading channel: a data-only encoding of plain values, and length-prefixed
+frames.
 
-Everything that crosses between the grader and its worker processes goes through ``encode`` and
-``decode``. The format carries data and nothing else, so a message written by a submission can at
-worst carry wrong data, never code (no pickle anywhere):
+Everything that crosses between the grader and its worker processes goes through
+``encode`` and ``decode``. The format carries data and nothing else, so a message
+written by a submission can at worst carry wrong data, never code (no pickle anywhere):
 
     message = MAGIC | u64 header length | header (JSON, UTF-8) | blob area (raw bytes)
 
-The header is a JSON tree of tagged nodes. ``null``, ``true``/``false``, numbers (``NaN`` and
-``Infinity`` included) and strings stand for themselves; every JSON object has exactly one key::
+The header is a JSON tree of tagged nodes. ``null``, ``true``/``false``, numbers
+(``NaN`` and ``Infinity`` included) and strings stand for themselves; every JSON object
+has exactly one key::
 
     {"T": [...]}   a tuple          {"L": [...]}  a list
-    {"D": [[k, v], ...]}            a dict with str keys (pairs keep order, forbid duplicates)
-    {"A": [dtype, shape, offset, nbytes]}   a numpy array whose bytes sit in the blob area
+    {"D": [[k, v], ...]}            a dict with str keys (ordered pairs, no duplicates)
+    {"A": [dtype, shape, offset, nbytes]}
+                                    a numpy array whose bytes sit in the blob area
     {"S": [dtype, number]}          a numpy scalar (np.float64, np.int64, np.bool_ ...)
     {"B": [offset, nbytes]}         bytes (only where the reader allows them)
 
-Arrays are restricted to boolean, integer and floating dtypes of at most 8 bytes per item. The
-decoder checks every node, offset, shape and size, and returns exact built-in types and fresh
-numpy arrays that own their memory, whatever subclass the writer started from.
+Arrays are restricted to boolean, integer and floating dtypes of at most 8 bytes per
+item. The decoder checks every node, offset, shape and size, and returns exact built-in
+types and fresh numpy arrays that own their memory, whatever subclass the writer started
+from.
 """
 
 from __future__ import annotations
@@ -40,11 +44,13 @@ _MAX_NDIM = 32
 
 
 class ChannelError(ValueError):
-    """A message that is not a well-formed channel message, or is larger than allowed."""
+    """A message that is not a well-formed channel message, or is larger than
+    allowed."""
 
 
 def encode(obj: Any, *, allow_bytes: bool = False) -> bytes:
-    """The channel message for ``obj``; TypeError for anything that is not plain data."""
+    """The channel message for ``obj``; TypeError for anything that is not plain
+    data."""
     blobs: list[bytes] = []
     offset = [0]
 
@@ -101,7 +107,8 @@ def encode(obj: Any, *, allow_bytes: bool = False) -> bytes:
 def decode(
     data: bytes, *, allow_bytes: bool = False, max_bytes: int | None = None
 ) -> Any:
-    """The value carried by a channel message; ChannelError if it is malformed or too large."""
+    """The value carried by a channel message; ChannelError if it is malformed or too
+    large."""
     data = memoryview(data)
     if max_bytes is not None and len(data) > max_bytes:
         raise ChannelError(
@@ -213,8 +220,8 @@ def frame(payload: bytes, flags: int = 0) -> bytes:
 class FrameReader:
     """Reassembles frames from a byte stream fed in arbitrary chunks.
 
-    ``feed`` returns the complete ``(flags, payload)`` frames so far; a frame announcing more
-    than ``max_bytes`` raises ChannelError before any of it is buffered.
+    ``feed`` returns the complete ``(flags, payload)`` frames so far; a frame announcing
+    more than ``max_bytes`` raises ChannelError before any of it is buffered.
     """
 
     def __init__(self, max_bytes: int):

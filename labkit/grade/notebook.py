@@ -1,4 +1,5 @@
-"""Reading a submitted notebook: only its exercise cells, checked for what the grader needs.
+"""Reading a submitted notebook: only its exercise cells, checked for what the grader
+needs.
 
 An exercise cell is a code cell whose metadata carries the tag ``exercise`` and the
 exercise id (``{"tags": ["exercise"], "exercise": "5.2"}``). Every other cell is ignored
@@ -39,7 +40,8 @@ class NotebookError(ValueError):
 
 @dataclass(frozen=True)
 class ExerciseCell:
-    """The source of one exercise cell; ``number`` is its 1-based position in the notebook."""
+    """The source of one exercise cell; ``number`` is its 1-based position in the
+    notebook."""
 
     id: str
     source: str
@@ -49,7 +51,8 @@ class ExerciseCell:
 def read_exercise_cells(
     path: str | os.PathLike,
 ) -> tuple[list[ExerciseCell], list[str]]:
-    """The exercise cells of the notebook at ``path``, and warnings about cells it skipped."""
+    """The exercise cells of the notebook at ``path``, and warnings about cells it
+    skipped."""
     notebook = _load(path)
     cells: list[ExerciseCell] = []
     warnings: list[str] = []
@@ -118,7 +121,8 @@ def read_exercise_cells(
 
 
 def chapter_from_name(path: str | os.PathLike) -> int | None:
-    """The chapter number a file name starts with (``05_optimizers.ipynb`` -> 5), else None."""
+    """The chapter number a file name starts with (``05_optimizers.ipynb`` -> 5), else
+    None."""
     match = _CHAPTER.match(os.path.basename(os.fspath(path)))
     return int(match.group(1)) if match else None
 

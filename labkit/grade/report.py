@@ -55,7 +55,8 @@ os.umask(_UMASK)
 
 
 def atomic_write(path: str | os.PathLike, content: str | bytes) -> None:
-    """Write ``content`` to ``path`` through a temporary file and a rename: all or nothing."""
+    """Write ``content`` to ``path`` through a temporary file and a rename: all or
+    nothing."""
     path = Path(path)
     fd, temporary = tempfile.mkstemp(
         prefix=f".{path.name}.",
@@ -102,8 +103,9 @@ def _points(value: float) -> str:
 
 
 def format_submission(submission: "Submission", color: bool = False) -> str:
-    """The terminal report of one submission: a headline, then one line per exercise with its
-    points, status and title, and the feedback under any exercise that did not pass."""
+    """The terminal report of one submission: a headline, then one line per exercise
+    with its points, status and title, and the feedback under any exercise that did not
+    pass."""
     name = printable(submission.path)
     if submission.error is not None:
         return f"{name}: could not be graded: {printable(submission.error)}"
@@ -131,7 +133,8 @@ def format_submission(submission: "Submission", color: bool = False) -> str:
 
 
 def format_summary(submissions: list["Submission"], seconds: float) -> str:
-    """A few lines for a batch: how many, how fast, the scores, and each exercise's pass rate."""
+    """A few lines for a batch: how many, how fast, the scores, and each exercise's pass
+    rate."""
     graded = [s for s in submissions if s.error is None]
     rate = len(submissions) / seconds if seconds > 0 else float("inf")
     lines = [
@@ -162,7 +165,8 @@ def _exercise_ids(submissions: Iterable["Submission"]) -> list[str]:
 
 
 def gradebook_json(submissions: list["Submission"]) -> str:
-    """One object per submission: submission, score, max_score, exercises, error, warnings."""
+    """One object per submission: submission, score, max_score, exercises, error,
+    warnings."""
     data = []
     for s in submissions:
         entry = s.as_dict()
@@ -179,7 +183,8 @@ def gradebook_json(submissions: list["Submission"]) -> str:
 
 
 def gradebook_csv(submissions: list["Submission"]) -> str:
-    """One row per submission, one column per exercise (its points), then error and total.
+    """One row per submission, one column per exercise (its points), then error and
+    total.
 
     When some submission's learner is known, ``learner_id`` and ``learner_name`` columns
     follow the submission's. The error column is empty for a graded submission and says

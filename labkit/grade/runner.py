@@ -1,8 +1,10 @@
-"""The runner: executes one notebook's exercise cells and sends back their outputs as data.
+"""The runner: executes one notebook's exercise cells and sends back their outputs as
+data.
 
-Runs inside the grading sandbox and imports nothing from labkit (only the standard library,
-numpy and ``channel``), so that this file and ``channel`` can be mounted into the sandbox on
-their own. ``call_case`` and ``to_data`` also serve the grader's in-process ``evaluate``.
+Runs inside the grading sandbox and imports nothing from labkit (only the standard
+library, numpy and ``channel``), so that this file and ``channel`` can be mounted into
+the sandbox on their own. ``call_case`` and ``to_data`` also serve the grader's
+in-process ``evaluate``.
 
 ``serve_notebook`` runs in the notebook's runner process (PID 1 of the notebook's PID
 namespace under bubblewrap). For each exercise it reads the token the worker hands out,
@@ -10,12 +12,12 @@ forks a fresh process from its own warm state, and waits for it. That process re
 itself (``confine.restrict``: resource limits and a seccomp filter, or the limits alone
 without isolation), reseeds the global random generators, executes the cell in a fresh
 namespace, calls the function on every case's inputs, and writes one reply frame: the
-exercise's index and token, then the outcomes as a channel message. If it dies first, the
-runner writes the reply for it (how it died). So an exercise sees nothing another one did,
-and the worker sees one reply per exercise, in order.
+exercise's index and token, then the outcomes as a channel message. If it dies first,
+the runner writes the reply for it (how it died). So an exercise sees nothing another
+one did, and the worker sees one reply per exercise, in order.
 
-Inputs are passed read-only (numpy arrays with ``writeable=False``): a function that changes
-its input in place is told so, by the name of the argument.
+Inputs are passed read-only (numpy arrays with ``writeable=False``): a function that
+changes its input in place is told so, by the name of the argument.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ _MAX_DEPTH = 20
 
 
 def to_data(obj: Any, _depth: int = 0) -> Any:
-    """Plain-data copy of a returned value: arrays, Python numbers, str, bool, None, containers.
+    """Plain-data copy of a returned value: arrays, Python numbers, str, bool, None,
+    containers.
 
     Torch tensors become numpy arrays; numpy scalars become Python numbers; tuples stay
     tuples and lists stay lists (so feedback can name what was returned). Anything else
@@ -126,7 +129,8 @@ def call_case(fn: Callable, args: tuple, kwargs: dict) -> tuple[str, Any, str]:
 
 
 def _modified(fn: Callable, args: tuple, kwargs: dict) -> str:
-    """Which input a function writes to: call it again on writable copies and compare."""
+    """Which input a function writes to: call it again on writable copies and
+    compare."""
     given = copy.deepcopy(args), copy.deepcopy(kwargs)
     try:
         fn(*given[0], **given[1])
@@ -259,7 +263,8 @@ def reseed() -> None:
 
 
 def _run_exercise(spec: dict) -> dict:
-    """Execute one exercise cell in a fresh namespace and call its function on every case."""
+    """Execute one exercise cell in a fresh namespace and call its function on every
+    case."""
     filename = f"<exercise {spec['id']}>"
     allowed = set(spec.get("modules", ()))
     cases = channel.decode(spec["cases"])  # before the cell runs: it might patch numpy
@@ -305,7 +310,8 @@ def _run_exercise(spec: dict) -> dict:
 
 
 def _forbidden(exc: BaseException, allowed: set[str]) -> dict | None:
-    """The reply for an import of a module the exercise does not allow, if that is it."""
+    """The reply for an import of a module the exercise does not allow, if that is
+    it."""
     if not isinstance(exc, ImportError) or not isinstance(exc.name, str):
         return None
     top = exc.name.split(".")[0]

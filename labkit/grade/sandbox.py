@@ -3,9 +3,9 @@
 ``command(modules, isolation, args)`` gives the command line that starts the worker
 interpreter (``worker.main``) for exercises that may import ``modules``.
 
-With ``isolation="bwrap"`` (the default on Linux) the worker starts in a bubblewrap sandbox:
-new user, PID, network, IPC, UTS and cgroup namespaces, ``--die-with-parent`` and
-``--new-session``, an empty environment, and a read-only filesystem that holds only
+With ``isolation="bwrap"`` (the default on Linux) the worker starts in a bubblewrap
+sandbox: new user, PID, network, IPC, UTS and cgroup namespaces, ``--die-with-parent``
+and ``--new-session``, an empty environment, and a read-only filesystem that holds only
 
 - the Python interpreter, its shared libraries and its standard library (any
   ``site-packages`` inside it covered by an empty directory),
@@ -16,12 +16,13 @@ new user, PID, network, IPC, UTS and cgroup namespaces, ``--die-with-parent`` an
 plus a fresh ``/proc`` and ``/dev`` and a small private tmpfs on ``/tmp``. Labkit, its
 exercises, the caches, the gradebooks, the submissions and every other package do not
 exist in there: an exercise that imports torch while only numpy is allowed gets
-``ModuleNotFoundError``, whatever it tries. Each notebook is then confined further by the
-worker (``confine``: namespaces of its own, a fresh tmpfs, no capabilities, seccomp).
+``ModuleNotFoundError``, whatever it tries. Each notebook is then confined further by
+the worker (``confine``: namespaces of its own, a fresh tmpfs, no capabilities,
+seccomp).
 
 With ``isolation="none"`` the worker is a plain process; it sees the same module layout
-(a temporary folder of symbolic links), so honest code gets the same verdict, but nothing
-is enforced: grade only your own work this way.
+(a temporary folder of symbolic links), so honest code gets the same verdict, but
+nothing is enforced: grade only your own work this way.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ _BOOT = (
 
 
 class IsolationError(RuntimeError):
-    """The requested isolation cannot work on this machine; the message says what to do."""
+    """The requested isolation cannot work on this machine; the message says what to
+    do."""
 
 
 def default_isolation() -> str:
@@ -93,7 +95,8 @@ def fallback_isolation() -> str:
     print(
         f"note: {problem() or 'bubblewrap needs Linux'}, so your code runs without the "
         "grader's sandbox here; the verdict is the same for code that only computes, "
-        f"but an instructor's grader runs it in bubblewrap ({INSTALL.split(', or')[0]})."
+        "but an instructor's grader runs it in bubblewrap "
+        f"({INSTALL.split(', or')[0]})."
     )
     return "none"
 
@@ -228,7 +231,8 @@ class _View:
 
 
 def _elf_interpreter(path: str) -> str | None:
-    """The dynamic loader an ELF executable names (its PT_INTERP), e.g. /lib64/ld-linux..."""
+    """The dynamic loader an ELF executable names (its PT_INTERP), e.g.
+    /lib64/ld-linux..."""
     try:
         with open(path, "rb") as f:
             head = f.read(64)
@@ -266,9 +270,9 @@ def _stdlib_directories() -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def _libraries() -> frozenset[str]:
-    """The shared libraries this interpreter has loaded from outside any Python path, from
-    /proc/self/maps: the folders of the system's (the C library, the dynamic loader ...),
-    and single files of the Python installation's own (libpython)."""
+    """The shared libraries this interpreter has loaded from outside any Python path,
+    from /proc/self/maps: the folders of the system's (the C library, the dynamic loader
+    ...), and single files of the Python installation's own (libpython)."""
     python_paths = [os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)]
     python_paths.append(os.path.realpath(os.path.dirname(os.__file__)))
     installation = {
@@ -296,9 +300,9 @@ def _libraries() -> frozenset[str]:
 
 @functools.lru_cache(maxsize=None)
 def package_entries(modules: tuple[str, ...]) -> dict[str, str]:
-    """Name in the site folder -> host path, for the installed distributions that provide
-    ``modules`` and every distribution they require (their packages, bundled libraries
-    such as ``numpy.libs`` and metadata)."""
+    """Name in the site folder -> host path, for the installed distributions that
+    provide ``modules`` and every distribution they require (their packages, bundled
+    libraries such as ``numpy.libs`` and metadata)."""
     providers = metadata.packages_distributions()
     todo = [d for module in modules for d in providers.get(module, [])]
     missing = [m for m in modules if m not in providers]

@@ -1,34 +1,38 @@
-"""The grading worker: a warm interpreter that runs each notebook in a confinement of its own.
+"""The grading worker: a warm interpreter that runs each notebook in a confinement of
+its own.
 
-This module runs in a fresh interpreter that the grader starts (``pool.WorkerPool``, through
-``sandbox.command``), never in the grader's process, and imports nothing from labkit: it
-sees only the standard library, the exercises' allowed packages and its own four files.
-The process tree during a batch, with bubblewrap::
+This module runs in a fresh interpreter that the grader starts (``pool.WorkerPool``,
+through ``sandbox.command``), never in the grader's process, and imports nothing from
+labkit: it sees only the standard library, the exercises' allowed packages and its own
+four files. The process tree during a batch, with bubblewrap::
 
-    grader            holds the exercises, their cases and expected values; judges outputs
-    └─ bwrap          the worker's sandbox (``sandbox``): namespaces, read-only view, /tmp
-       └─ master      imports the allowed packages once (warm)
-          └─ server   one per slot (core), forked from the master; one notebook at a time
-             └─ monitor     forked per notebook; enters new namespaces (``confine``)
-                └─ runner   PID 1 of the notebook's PID namespace, own tmpfs, no privileges
-                   └─ exercise   forked per exercise; limits and seccomp; runs the cell
+    grader          holds the exercises, their cases and expected values; judges outputs
+    └─ bwrap        the worker's sandbox (``sandbox``): namespaces, read-only view, /tmp
+       └─ master    imports the allowed packages once (warm)
+          └─ server  one per slot (core), forked from the master; one notebook at a time
+             └─ monitor   forked per notebook; enters new namespaces (``confine``)
+                └─ runner   PID 1 of the notebook's PID namespace, own tmpfs, no
+                            privileges
+                   └─ exercise   forked per exercise; limits and seccomp; runs the
+                                 cell
 
-The grader sends a job (the notebook's exercise cells and the *inputs* of each case, never
-the expected values) over a socket; the server forks the monitor and returns, per exercise,
-either the runner's reply (the outputs, as channel data, with what the exercise printed) or
-why there is none (a timeout, the printing limit, a corrupted channel, the runner's death).
-Nothing a notebook writes is executed or unpickled anywhere: the grader decodes it with
-``channel.decode`` and judges it with its own cases.
+The grader sends a job (the notebook's exercise cells and the *inputs* of each case,
+never the expected values) over a socket; the server forks the monitor and returns, per
+exercise, either the runner's reply (the outputs, as channel data, with what the
+exercise printed) or why there is none (a timeout, the printing limit, a corrupted
+channel, the runner's death). Nothing a notebook writes is executed or unpickled
+anywhere: the grader decodes it with ``channel.decode`` and judges it with its own
+cases.
 
 The server enforces, from outside the notebook's namespaces, the wall-clock limit per
-exercise and the limit on printed output, and then kills the monitor: the kernel then ends
-the notebook's PID namespace, so no process of it survives. Each reply carries its
+exercise and the limit on printed output, and then kills the monitor: the kernel then
+ends the notebook's PID namespace, so no process of it survives. Each reply carries its
 exercise's index and a token the server hands out only after the previous reply, so an
-exercise that writes into the channel spoils its own verdict and no other. When a notebook
-is stopped early, the exercises left run in a fresh confinement.
+exercise that writes into the channel spoils its own verdict and no other. When a
+notebook is stopped early, the exercises left run in a fresh confinement.
 
-With ``isolation="none"`` there is no bubblewrap and no confinement: the runner is a plain
-child in a process group of its own, with the resource limits only.
+With ``isolation="none"`` there is no bubblewrap and no confinement: the runner is a
+plain child in a process group of its own, with the resource limits only.
 """
 
 from __future__ import annotations
@@ -54,11 +58,12 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-# --------------------------------------------------------------------------- master and servers
+# ------------------------------------------------------------------- master and servers
 
 
 def main(argv: list[str]) -> None:
-    """Entry point: ``isolation preload scratch view fd [fd ...]``; one server per socket.
+    """Entry point: ``isolation preload scratch view fd [fd ...]``; one server per
+    socket.
 
     ``preload`` is a comma-separated list of modules imported once here; ``scratch`` the
     size in bytes of each notebook's private tmpfs; ``view`` a folder to remove when the
@@ -77,7 +82,8 @@ def _serve_all(isolation: str, preload: str, scratch: int, sockets: list[int]) -
         importlib.import_module(name)
     _warm_up()
     gc.collect()
-    gc.freeze()  # keep the warm heap shared with the children (no copy-on-write by the GC)
+    # keep the warm heap shared with the children (no copy-on-write by the GC)
+    gc.freeze()
     settings = {"isolated": isolation == "bwrap", "scratch": scratch}
     if len(sockets) == 1:
         serve(sockets[0], settings)
@@ -94,7 +100,8 @@ def _serve_all(isolation: str, preload: str, scratch: int, sockets: list[int]) -
                 serve(fd, settings)
                 code = 0
             except BaseException:
-                traceback.print_exc()  # into the log the grader shows if the worker fails
+                # into the log the grader shows if the worker fails
+                traceback.print_exc()
             finally:
                 os._exit(code)
         servers.append(pid)
@@ -105,8 +112,8 @@ def _serve_all(isolation: str, preload: str, scratch: int, sockets: list[int]) -
 
 
 def _warm_up() -> None:
-    """Run the lazy first-time initialisations once here, not in every child (none starts a
-    thread, so forking stays safe)."""
+    """Run the lazy first-time initialisations once here, not in every child (none
+    starts a thread, so forking stays safe)."""
     runner.reseed()
     numpy = sys.modules["numpy"]
     a = numpy.ones((4, 4))
@@ -151,7 +158,8 @@ def serve(fd: int, settings: dict) -> None:
 
 
 def run_job(request: dict, control: socket.socket | None, settings: dict) -> list[dict]:
-    """One entry per exercise of the job, in order; a fresh notebook after any failure."""
+    """One entry per exercise of the job, in order; a fresh notebook after any
+    failure."""
     exercises, limits = request["exercises"], request["limits"]
     entries: list[dict] = []
     while len(entries) < len(exercises):
@@ -160,7 +168,8 @@ def run_job(request: dict, control: socket.socket | None, settings: dict) -> lis
 
 
 class _Output:
-    """What the notebook printed (stdout and stderr share one pipe): counted, tail kept."""
+    """What the notebook printed (stdout and stderr share one pipe): counted, tail
+    kept."""
 
     def __init__(self, fd: int):
         self.fd = fd
@@ -199,9 +208,9 @@ def _run_notebook(
     """Confine a fresh notebook for ``exercises[start:]``; collect its replies until it
     stops or fails.
 
-    Every reply carries its exercise's index and a random token that the server sends only
-    once the previous reply has been accepted. A reply out of turn, or bytes that are not a
-    frame, end the notebook and are charged to the exercise that wrote them.
+    Every reply carries its exercise's index and a random token that the server sends
+    only once the previous reply has been accepted. A reply out of turn, or bytes that
+    are not a frame, end the notebook and are charged to the exercise that wrote them.
     """
     read_end, write_end = os.pipe()
     token_read, token_write = os.pipe()
@@ -306,8 +315,8 @@ def _run_notebook(
 
 
 def _prepare(output: int, server: int) -> None:
-    """In the monitor: its own process group, death with the server, stdin from /dev/null,
-    stdout and stderr into the output pipe, default signal handlers."""
+    """In the monitor: its own process group, death with the server, stdin from
+    /dev/null, stdout and stderr into the output pipe, default signal handlers."""
     os.setpgid(0, 0)
     confine.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != server:  # the server died before the line above
@@ -365,7 +374,8 @@ class _GraderGone(Exception):
 
 
 def _grader_gone(control: socket.socket) -> bool:
-    """The grader sends nothing during a job, so a readable socket means end of stream."""
+    """The grader sends nothing during a job, so a readable socket means end of
+    stream."""
     try:
         return not control.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
@@ -377,10 +387,11 @@ def _grader_gone(control: socket.socket) -> bool:
 def _finish(pid: int, wait: bool) -> tuple[int, bool]:
     """Wait (briefly) for the monitor to exit, then kill its group and whatever is left.
 
-    Returns the wait status and whether the monitor had to be killed. The group is killed
-    while the monitor is still an unreaped zombie, so its id cannot have been reused. The
-    runner, orphaned to this subreaper, is killed and reaped last: its PID namespace ends
-    with it, and its exit is seen only once every process in there is gone.
+    Returns the wait status and whether the monitor had to be killed. The group is
+    killed while the monitor is still an unreaped zombie, so its id cannot have been
+    reused. The runner, orphaned to this subreaper, is killed and reaped last: its PID
+    namespace ends with it, and its exit is seen only once every process in there is
+    gone.
     """
     exited = wait and _wait_exit(pid, _EXIT_GRACE)
     try:
@@ -395,7 +406,8 @@ def _finish(pid: int, wait: bool) -> tuple[int, bool]:
 
 
 def _wait_exit(pid: int, seconds: float) -> bool:
-    """True once ``pid`` has exited (left as a zombie, not reaped), False after ``seconds``."""
+    """True once ``pid`` has exited (left as a zombie, not reaped), False after
+    ``seconds``."""
     try:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):
@@ -455,7 +467,8 @@ def _children() -> list[int]:
 
 
 def _failure(ended: str, status: int, killed: bool) -> dict:
-    """The entry for the exercise a notebook was running when it stopped without reply."""
+    """The entry for the exercise a notebook was running when it stopped without
+    reply."""
     if ended == "timeout":
         return {"state": "timeout", "detail": ""}
     if ended == "output":

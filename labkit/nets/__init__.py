@@ -1,7 +1,7 @@
 """From-scratch neural-network layers in numpy that mirror ``torch.nn``.
 
-Laid out like ``torch.nn.modules``, one concept a file, everything re-exported here so that
-``from labkit import nets; nets.Conv2d`` works:
+Laid out like ``torch.nn.modules``, one concept a file, everything re-exported here so
+that ``from labkit import nets; nets.Conv2d`` works:
 
 ========================  ==========================================================
 ``nets.module``           ``Parameter``, ``Module`` (the base of every layer)
@@ -30,13 +30,13 @@ Conventions
   in_features)``), so ``load_state_dict`` can take a torch model's ``state_dict()`` and
   outputs and gradients can be compared entry by entry.
 - Float64 throughout.
-- ``forward(x)`` caches what ``backward`` needs; ``backward(grad_out)`` returns dLoss/dInput
-  and *accumulates* dLoss/dParameter into each ``Parameter.grad`` (call ``zero_grad()``
-  between steps, as in torch).
-- Random initialisation takes ``rng``: an int seed, a ``np.random.Generator``, or ``None``
-  (a seed is drawn from numpy's global state, so ``labkit.seed(n)`` makes the model
-  reproducible). Layers are initialised with torch's distributions, not torch's random
-  numbers: copy weights with ``load_state_dict`` to compare with torch.
+- ``forward(x)`` caches what ``backward`` needs; ``backward(grad_out)`` returns
+  dLoss/dInput and *accumulates* dLoss/dParameter into each ``Parameter.grad`` (call
+  ``zero_grad()`` between steps, as in torch).
+- Random initialisation takes ``rng``: an int seed, a ``np.random.Generator``, or
+  ``None`` (a seed is drawn from numpy's global state, so ``labkit.seed(n)`` makes the
+  model reproducible). Layers are initialised with torch's distributions, not torch's
+  random numbers: copy weights with ``load_state_dict`` to compare with torch.
 - Losses are modules too: ``loss = loss_fn(input, target)`` returns a float and
   ``loss_fn.backward()`` returns dLoss/dInput.
 """

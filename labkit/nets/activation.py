@@ -1,5 +1,6 @@
-"""Element-wise activations as modules (``ReLU``, ``Tanh``, ``Sigmoid``) and the functions
-``sigmoid``, ``softmax`` and ``log_softmax``, each written so that it never overflows."""
+"""Element-wise activations as modules (``ReLU``, ``Tanh``, ``Sigmoid``) and the
+functions ``sigmoid``, ``softmax`` and ``log_softmax``, each written so that it never
+overflows."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def log_softmax(x, axis: int = -1) -> np.ndarray:
-    """log softmax(x) = (x - max x) - log sum exp(x - max x) along ``axis``, never overflowing."""
+    """log softmax(x) = (x - max x) - log sum exp(x - max x) along ``axis``, never
+    overflowing."""
     x = float_array(x, "x")
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))

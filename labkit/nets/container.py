@@ -8,7 +8,8 @@ from .module import Module
 class Sequential(Module):
     """Apply modules in order; backward applies their backward in reverse order.
 
-    Children are named ``"0"``, ``"1"``, ... as in torch; index, slice, iterate, take ``len``.
+    Children are named ``"0"``, ``"1"``, ... as in torch; index, slice, iterate, take
+    ``len``.
 
     Shape:
         - input: what the first module takes

@@ -1,5 +1,5 @@
-"""``Conv2d`` and ``MaxPool2d``, computed through ``im2col`` (every patch unfolded into a
-row, so that a convolution is one matrix product) and its adjoint ``col2im``."""
+"""``Conv2d`` and ``MaxPool2d``, computed through ``im2col`` (every patch unfolded into
+a row, so that a convolution is one matrix product) and its adjoint ``col2im``."""
 
 from __future__ import annotations
 
@@ -22,23 +22,27 @@ from .module import Module, Parameter
 def _output_hw(
     h: int, w: int, kernel_size, stride, padding, name: str = "x"
 ) -> tuple[int, int]:
-    """Output height and width: floor((size + 2 padding - kernel) / stride) + 1, at least 1."""
+    """Output height and width: floor((size + 2 padding - kernel) / stride) + 1, at
+    least 1."""
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     if h + 2 * ph < kh or w + 2 * pw < kw:
         raise ValueError(
-            f"{name}: padded input {h + 2 * ph}x{w + 2 * pw} is smaller than the kernel {kh}x{kw}"
+            f"{name}: padded input {h + 2 * ph}x{w + 2 * pw} is smaller than the "
+            f"kernel {kh}x{kw}"
         )
     return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
 
 def im2col(x, kernel_size, stride=1, padding=0) -> np.ndarray:
-    """Unfold every kernel-sized patch of x (N, C, H, W) into one row: (N*H_out*W_out, C*kh*kw).
+    """Unfold every kernel-sized patch of x (N, C, H, W) into one row: (N*H_out*W_out,
+    C*kh*kw).
 
-    Rows run over (n, i, j) with j fastest, the output position; columns over (c, u, v), the
-    position inside the patch, in the order of ``weight.reshape(out_channels, -1)``. So a
-    convolution is one matrix product, ``im2col(x) @ weight.reshape(out_channels, -1).T``.
-    Zero padding is applied first. (torch's ``F.unfold`` holds the same numbers, laid out as
-    (N, C*kh*kw, H_out*W_out).)
+    Rows run over (n, i, j) with j fastest, the output position; columns over (c, u, v),
+    the position inside the patch, in the order of ``weight.reshape(out_channels, -1)``.
+    So a convolution is one matrix product,
+    ``im2col(x) @ weight.reshape(out_channels, -1).T``. Zero padding is applied first.
+    (torch's ``F.unfold`` holds the same numbers, laid out as (N, C*kh*kw,
+    H_out*W_out).)
     """
     x = check_input(x, "x", ndim=4, layout="(N, C, H, W)")
     k, s, p = (
@@ -67,9 +71,10 @@ def _unfold(
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0) -> np.ndarray:
     """The adjoint of ``im2col``: add each row of cols back onto the patch it came from.
 
-    cols (N*H_out*W_out, C*kh*kw) -> (N, C, H, W); where patches overlap the values add up, so
-    ``col2im(dcols)`` is the gradient wrt x of anything computed from ``im2col(x)``. The loop runs
-    over the kh*kw kernel offsets, each adding a strided slice (no index collides within one).
+    cols (N*H_out*W_out, C*kh*kw) -> (N, C, H, W); where patches overlap the values add
+    up, so ``col2im(dcols)`` is the gradient wrt x of anything computed from
+    ``im2col(x)``. The loop runs over the kh*kw kernel offsets, each adding a strided
+    slice (no index collides within one).
     """
     if len(x_shape) != 4:
         raise ValueError(f"x_shape must be (N, C, H, W), got {x_shape}")
@@ -84,7 +89,8 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0) -> np.ndarray:
     expected = (n * h_out * w_out, c * k[0] * k[1])
     if cols.shape != expected:
         raise ValueError(
-            f"cols has shape {cols.shape}, expected {expected} for x_shape {tuple(x_shape)}"
+            f"cols has shape {cols.shape}, expected {expected} for x_shape "
+            f"{tuple(x_shape)}"
         )
     patches = cols.reshape(n, h_out, w_out, c, k[0], k[1]).transpose(
         0, 3, 4, 5, 1, 2
@@ -102,8 +108,8 @@ class Conv2d(Module):
     """Cross-correlation (no kernel flip, as torch): for x (N, C_in, H, W),
 
     y[n, o, i, j] = b[o] + sum_{c, u, v} W[o, c, u, v] * xpad[n, c, i*sh + u, j*sw + v],
-    computed as ``im2col(x) @ W.reshape(C_out, -1).T``; backward uses ``col2im``. weight is
-    (out_channels, in_channels, kh, kw); init U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+    computed as ``im2col(x) @ W.reshape(C_out, -1).T``; backward uses ``col2im``. weight
+    is (out_channels, in_channels, kh, kw); init U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
     fan_in = in_channels * kh * kw, as torch.
 
     Shape:
@@ -181,16 +187,18 @@ class Conv2d(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+            f"stride={self.stride}, padding={self.padding}, "
+            f"bias={self.bias is not None}"
         )
 
 
 class MaxPool2d(Module):
     """y[n, c, i, j] = max of the (kh, kw) window at (i*sh, j*sw) of x padded with -inf.
 
-    ``stride`` defaults to ``kernel_size``; padding is at most half the kernel (as torch).
-    Backward sends each output's gradient to the position of its window's maximum, the first
-    one in row-major order on ties (as torch), adding where windows overlap.
+    ``stride`` defaults to ``kernel_size``; padding is at most half the kernel (as
+    torch). Backward sends each output's gradient to the position of its window's
+    maximum, the first one in row-major order on ties (as torch), adding where windows
+    overlap.
 
     Shape:
         - input ``(N, C, H, W)``
@@ -205,7 +213,8 @@ class MaxPool2d(Module):
         self.padding = pair(padding, "padding", 0)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(
-                f"padding must be at most half of kernel_size {self.kernel_size}, got {self.padding}"
+                f"padding must be at most half of kernel_size {self.kernel_size}, got "
+                f"{self.padding}"
             )
 
     def forward(self, x):
@@ -236,4 +245,7 @@ class MaxPool2d(Module):
         return dxp.reshape(n, c, h + 2 * ph, w + 2 * pw)[:, :, ph : ph + h, pw : pw + w]
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}"
+        )

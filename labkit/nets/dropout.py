@@ -10,10 +10,12 @@ from .module import Module
 
 
 class Dropout(Module):
-    """Inverted dropout: in training y = x * m / (1 - p) with m ~ Bernoulli(1 - p); identity in eval.
+    """Inverted dropout: in training y = x * m / (1 - p) with m ~ Bernoulli(1 - p);
+    identity in eval.
 
-    The scaled mask ``m / (1 - p)`` of the last forward is kept in ``self.mask`` and reused by
-    backward. ``p = 1`` zeros everything (as torch); ``p = 0`` is the identity.
+    The scaled mask ``m / (1 - p)`` of the last forward is kept in ``self.mask`` and
+    reused by backward. ``p = 1`` zeros everything (as torch); ``p = 0`` is the
+    identity.
 
     Shape:
         - input: any shape

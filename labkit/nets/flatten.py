@@ -11,7 +11,8 @@ from .module import Module
 
 
 class Flatten(Module):
-    """Merge dimensions ``start_dim`` .. ``end_dim`` into one: (N, C, H, W) -> (N, C*H*W) by default.
+    """Merge dimensions ``start_dim`` .. ``end_dim`` into one: (N, C, H, W) -> (N,
+    C*H*W) by default.
 
     Shape:
         - input ``(N, *dims)``
@@ -31,7 +32,8 @@ class Flatten(Module):
         end = self.end_dim + x.ndim if self.end_dim < 0 else self.end_dim
         if not 0 <= start <= end < x.ndim:
             raise ValueError(
-                f"x of shape {x.shape} cannot be flattened from start_dim={self.start_dim} "
+                f"x of shape {x.shape} cannot be flattened from "
+                f"start_dim={self.start_dim} "
                 f"to end_dim={self.end_dim}"
             )
         self._cache = x.shape
@@ -42,7 +44,8 @@ class Flatten(Module):
         g = float_array(grad_out, "grad_out")
         if g.size != math.prod(shape):
             raise ValueError(
-                f"grad_out has shape {g.shape}, which does not flatten the input {shape}"
+                f"grad_out has shape {g.shape}, which does not flatten the input "
+                f"{shape}"
             )
         return g.reshape(shape)
 

@@ -49,20 +49,24 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 
 def _init_target(tensor) -> np.ndarray:
-    """The float array an initialiser fills: ``tensor.data`` for a Parameter, else ``tensor``."""
+    """The float array an initialiser fills: ``tensor.data`` for a Parameter, else
+    ``tensor``."""
     array = tensor.data if isinstance(tensor, Parameter) else tensor
     if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
         raise ValueError(
-            f"tensor must be a Parameter or a float numpy array, got {type(tensor).__name__}"
+            "tensor must be a Parameter or a float numpy array, got "
+            f"{type(tensor).__name__}"
         )
     return array
 
 
 def _calculate_fan_in_and_fan_out(array: np.ndarray) -> tuple[int, int]:
-    """fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field (as torch)."""
+    """fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field (as
+    torch)."""
     if array.ndim < 2:
         raise ValueError(
-            f"tensor needs at least 2 dimensions to have a fan in and out, got shape {array.shape}"
+            "tensor needs at least 2 dimensions to have a fan in and out, got shape "
+            f"{array.shape}"
         )
     receptive = math.prod(array.shape[2:])
     return array.shape[1] * receptive, array.shape[0] * receptive
@@ -103,7 +107,8 @@ def ones_(tensor):
 
 
 def xavier_uniform_(tensor, gain: float = 1.0, *, rng=None):
-    """Glorot: U(-a, a) with a = gain sqrt(6 / (fan_in + fan_out)), variance gain^2 2/(fan_in+fan_out)."""
+    """Glorot: U(-a, a) with a = gain sqrt(6 / (fan_in + fan_out)), variance gain^2
+    2/(fan_in+fan_out)."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(_init_target(tensor))
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound, rng=rng)
@@ -132,7 +137,8 @@ def kaiming_uniform_(
     *,
     rng=None,
 ):
-    """He: U(-b, b) with b = sqrt(3) gain / sqrt(fan); the defaults give gain sqrt(2) (ReLU)."""
+    """He: U(-b, b) with b = sqrt(3) gain / sqrt(fan); the defaults give gain sqrt(2)
+    (ReLU)."""
     std = _kaiming_std(_init_target(tensor), a, mode, nonlinearity)
     return uniform_(tensor, -math.sqrt(3.0) * std, math.sqrt(3.0) * std, rng=rng)
 
@@ -145,6 +151,7 @@ def kaiming_normal_(
     *,
     rng=None,
 ):
-    """He: N(0, std^2) with std = gain / sqrt(fan); the defaults give std = sqrt(2 / fan_in)."""
+    """He: N(0, std^2) with std = gain / sqrt(fan); the defaults give std = sqrt(2 /
+    fan_in)."""
     std = _kaiming_std(_init_target(tensor), a, mode, nonlinearity)
     return normal_(tensor, 0.0, std, rng=rng)

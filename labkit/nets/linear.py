@@ -10,7 +10,8 @@ from .module import Module, Parameter
 
 
 class Linear(Module):
-    """y = x W^T + b for x of shape ``(*, in_features)``; W is ``(out_features, in_features)``.
+    """y = x W^T + b for x of shape ``(*, in_features)``; W is
+    ``(out_features, in_features)``.
 
     Initialised like torch: W and b ~ U(-1/sqrt(in_features), 1/sqrt(in_features)).
 
@@ -55,7 +56,10 @@ class Linear(Module):
         return g @ self.weight.data  # (*, in_features)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class Identity(Module):

@@ -15,7 +15,8 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 class _Loss(Module):
-    """A loss: ``forward(input, target)`` returns the loss, ``backward()`` returns dLoss/dinput."""
+    """A loss: ``forward(input, target)`` returns the loss, ``backward()`` returns
+    dLoss/dinput."""
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()
@@ -26,13 +27,15 @@ class _Loss(Module):
         self.reduction = reduction
 
     def _reduce(self, losses: np.ndarray):
-        """Mean or sum as a Python float, or the per-element losses for ``reduction='none'``."""
+        """Mean or sum as a Python float, or the per-element losses for
+        ``reduction='none'``."""
         if self.reduction == "none":
             return losses
         return float(losses.mean() if self.reduction == "mean" else losses.sum())
 
     def _upstream(self, grad_out, shape: tuple[int, ...]):
-        """dLoss/d(per-element loss): 1/numel (mean), 1 (sum), or ``grad_out`` itself (none)."""
+        """dLoss/d(per-element loss): 1/numel (mean), 1 (sum), or ``grad_out`` itself
+        (none)."""
         if self.reduction == "none":
             return np.ones(shape) if grad_out is None else check_grad(grad_out, shape)
         scale = 1.0 if grad_out is None else float(grad_out)
@@ -43,7 +46,8 @@ class _Loss(Module):
 
 
 class MSELoss(_Loss):
-    """L = mean((input - target)^2) (or sum, or elementwise); dL/dinput = 2 (input - target) / numel.
+    """L = mean((input - target)^2) (or sum, or elementwise); dL/dinput = 2 (input -
+    target) / numel.
 
     Shape:
         - input: any shape; target: the same shape
@@ -70,8 +74,9 @@ class CrossEntropyLoss(_Loss):
     """L_n = -sum_c q_nc log softmax(z_n)_c for logits z (N, C); mean over n by default.
 
     ``target`` is either class indices (N,) of an integer dtype (q = one-hot) or class
-    probabilities (N, C) of a float dtype (q = target), as in torch. With ``label_smoothing``
-    eps, q becomes (1 - eps) q + eps / C. Gradient: dL_n/dz_n = softmax(z_n) sum_c q_nc - q_n.
+    probabilities (N, C) of a float dtype (q = target), as in torch. With
+    ``label_smoothing`` eps, q becomes (1 - eps) q + eps / C. Gradient: dL_n/dz_n =
+    softmax(z_n) sum_c q_nc - q_n.
 
     Shape:
         - input ``(N, C)`` logits; target ``(N,)`` integer class indices or ``(N, C)``
@@ -95,7 +100,8 @@ class CrossEntropyLoss(_Loss):
                 )
             if t.min() < 0 or t.max() >= c:
                 raise ValueError(
-                    f"target holds class indices outside [0, {c}): min {t.min()}, max {t.max()}"
+                    f"target holds class indices outside [0, {c}): min {t.min()}, max "
+                    f"{t.max()}"
                 )
             q = np.zeros((n, c))
             q[np.arange(n), t] = 1.0
@@ -103,12 +109,14 @@ class CrossEntropyLoss(_Loss):
             q = check_input(t, "target", ndim=2)
             if q.shape != (n, c):
                 raise ValueError(
-                    f"target has shape {q.shape}, expected ({n}, {c}) class probabilities"
+                    f"target has shape {q.shape}, expected ({n}, {c}) class "
+                    "probabilities"
                 )
         else:
             raise ValueError(
                 f"target must be integer class indices of shape ({n},) or float class "
-                f"probabilities of shape ({n}, {c}); got dtype {t.dtype}, shape {t.shape}"
+                f"probabilities of shape ({n}, {c}); got dtype {t.dtype}, shape "
+                f"{t.shape}"
             )
         eps = self.label_smoothing
         return (1.0 - eps) * q + eps / c if eps else q

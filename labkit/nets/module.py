@@ -1,5 +1,6 @@
-"""``Parameter`` and ``Module``, the base of every layer (``torch.nn.Module``'s rules for
-finding parameters, buffers and children, ``state_dict`` and ``load_state_dict``)."""
+"""``Parameter`` and ``Module``, the base of every layer (``torch.nn.Module``'s rules
+for finding parameters, buffers and children, ``state_dict`` and
+``load_state_dict``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import numpy as np
 
 
 class Parameter:
-    """A trainable float64 array ``data`` with its gradient ``grad`` (``None`` until backward).
+    """A trainable float64 array ``data`` with its gradient ``grad`` (``None`` until
+    backward).
 
-    Optimizers update ``data`` in place, so every module holding this parameter sees the change.
+    Optimizers update ``data`` in place, so every module holding this parameter sees the
+    change.
     """
 
     def __init__(self, data):
@@ -26,7 +29,8 @@ class Parameter:
         """Add ``grad`` to ``self.grad`` (created as zeros on first use)."""
         if grad.shape != self.data.shape:
             raise ValueError(
-                f"gradient shape {grad.shape} does not match parameter {self.data.shape}"
+                f"gradient shape {grad.shape} does not match parameter "
+                f"{self.data.shape}"
             )
         if self.grad is None:
             self.grad = np.zeros_like(self.data)
@@ -42,10 +46,11 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 class Module:
     """Base class: parameters, buffers and child modules are found among the attributes.
 
-    As in torch, an attribute holding a ``Parameter`` is a parameter, one holding a ``Module`` is a
-    child, and arrays registered with ``register_buffer`` are buffers (state that is saved but not
-    trained, like BatchNorm's running mean). Discovery follows assignment order, so dotted names
-    (``0.weight``, ``encoder.1.bias``) and ``state_dict`` keys equal torch's.
+    As in torch, an attribute holding a ``Parameter`` is a parameter, one holding a
+    ``Module`` is a child, and arrays registered with ``register_buffer`` are buffers
+    (state that is saved but not trained, like BatchNorm's running mean). Discovery
+    follows assignment order, so dotted names (``0.weight``, ``encoder.1.bias``) and
+    ``state_dict`` keys equal torch's.
     """
 
     training = True
@@ -56,7 +61,7 @@ class Module:
         self.training = True
         self._buffer_names = []
 
-    # -- computation ---------------------------------------------------------------------------
+    # -- computation -------------------------------------------------------------------
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
@@ -74,9 +79,10 @@ class Module:
             )
         return self._cache
 
-    # -- discovery -----------------------------------------------------------------------------
+    # -- discovery ---------------------------------------------------------------------
     def register_buffer(self, name: str, value) -> None:
-        """Store ``value`` (an array, or None for "absent") as a buffer saved in ``state_dict``."""
+        """Store ``value`` (an array, or None for "absent") as a buffer saved in
+        ``state_dict``."""
         setattr(self, name, None if value is None else np.asarray(value))
         if name not in self._buffer_names:
             self._buffer_names = [*self._buffer_names, name]
@@ -91,7 +97,8 @@ class Module:
             yield child
 
     def named_modules(self, prefix: str = ""):
-        """(dotted name, module) for this module and all descendants, depth first, like torch."""
+        """(dotted name, module) for this module and all descendants, depth first, like
+        torch."""
         seen: set[int] = set()
 
         def walk(module, name):
@@ -109,7 +116,8 @@ class Module:
             yield module
 
     def named_parameters(self, prefix: str = ""):
-        """(dotted name, Parameter) pairs in torch's order; a shared parameter appears once."""
+        """(dotted name, Parameter) pairs in torch's order; a shared parameter appears
+        once."""
         seen: set[int] = set()
         for module_name, module in self.named_modules(prefix):
             for name, value in vars(module).items():
@@ -132,7 +140,7 @@ class Module:
         for _, b in self.named_buffers():
             yield b
 
-    # -- state ---------------------------------------------------------------------------------
+    # -- state -------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget accumulated gradients: ``grad = None`` (torch's default) or zeros."""
         for p in self.parameters():
@@ -142,7 +150,8 @@ class Module:
                 p.grad[...] = 0.0
 
     def train(self, mode: bool = True):
-        """Set training mode (Dropout drops, BatchNorm uses batch statistics) on all modules."""
+        """Set training mode (Dropout drops, BatchNorm uses batch statistics) on all
+        modules."""
         if not isinstance(mode, bool):
             raise ValueError(f"mode must be a bool, got {mode!r}")
         for module in self.modules():
@@ -154,7 +163,8 @@ class Module:
         return self.train(False)
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
-        """Live arrays of every parameter and buffer by torch's state_dict key, in torch's order."""
+        """Live arrays of every parameter and buffer by torch's state_dict key, in
+        torch's order."""
         state = {}
         for module_name, module in self.named_modules():
             prefix = f"{module_name}." if module_name else ""
@@ -171,10 +181,11 @@ class Module:
         return {name: value.copy() for name, value in self._state_arrays().items()}
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays (numpy or torch tensors) into the parameters and buffers, in place.
+        """Copy arrays (numpy or torch tensors) into the parameters and buffers, in
+        place.
 
-        Keys and shapes must match (``strict=False`` loads the common keys and reports the rest);
-        nothing is changed unless every array fits.
+        Keys and shapes must match (``strict=False`` loads the common keys and reports
+        the rest); nothing is changed unless every array fits.
         """
         own = self._state_arrays()
         incoming = dict(state_dict)
@@ -182,7 +193,8 @@ class Module:
         unexpected = [k for k in incoming if k not in own]
         if strict and (missing or unexpected):
             raise ValueError(
-                f"state_dict does not match {type(self).__name__}: missing keys {missing}, "
+                f"state_dict does not match {type(self).__name__}: missing keys "
+                f"{missing}, "
                 f"unexpected keys {unexpected}"
             )
         arrays = {}
@@ -201,7 +213,7 @@ class Module:
             own[key][...] = value
         return IncompatibleKeys(missing, unexpected)
 
-    # -- display -------------------------------------------------------------------------------
+    # -- display -----------------------------------------------------------------------
     def extra_repr(self) -> str:
         return ""
 

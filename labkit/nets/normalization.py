@@ -10,14 +10,16 @@ from .module import Module, Parameter
 
 
 class BatchNorm1d(Module):
-    """y = gamma * (x - mu) / sqrt(var + eps) + beta per feature, for x (N, C) or (N, C, L).
+    """y = gamma * (x - mu) / sqrt(var + eps) + beta per feature, for x (N, C) or (N, C,
+    L).
 
     Training: mu and the biased var are the batch statistics over N (and L); the running
-    estimates become (1 - momentum) * running + momentum * batch, using the *unbiased* batch
-    variance for ``running_var`` (as torch); ``momentum=None`` gives the cumulative average.
-    Eval: the running estimates replace the batch statistics. ``weight`` is gamma, ``bias`` beta.
-    Backward in training, with xhat = (x - mu) / sqrt(var + eps) and dxhat = gamma * dy:
-    dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps).
+    estimates become (1 - momentum) * running + momentum * batch, using the *unbiased*
+    batch variance for ``running_var`` (as torch); ``momentum=None`` gives the
+    cumulative average. Eval: the running estimates replace the batch statistics.
+    ``weight`` is gamma, ``bias`` beta. Backward in training, with xhat = (x - mu) /
+    sqrt(var + eps) and dxhat = gamma * dy: dx = (dxhat - mean(dxhat) - xhat *
+    mean(dxhat * xhat)) / sqrt(var + eps).
 
     Shape:
         - input ``(N, C)`` or ``(N, C, L)``, ``C = num_features``
@@ -50,7 +52,8 @@ class BatchNorm1d(Module):
         )
 
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
-        """running <- (1 - factor) running + factor batch, with the unbiased variance var m/(m-1)."""
+        """running <- (1 - factor) running + factor batch, with the unbiased variance
+        var m/(m-1)."""
         self.num_batches_tracked += 1
         factor = (
             1.0 / float(self.num_batches_tracked)
@@ -74,7 +77,8 @@ class BatchNorm1d(Module):
             m = x.size // self.num_features
             if m < 2:
                 raise ValueError(
-                    f"x: batch statistics need more than 1 value per feature, got shape {x.shape}"
+                    "x: batch statistics need more than 1 value per feature, got "
+                    f"shape {x.shape}"
                 )
             mean, var = x.mean(axis=axes), x.var(axis=axes)
             if self.training and self.track_running_stats:
@@ -107,7 +111,8 @@ class BatchNorm1d(Module):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, "
             f"track_running_stats={self.track_running_stats}"
         )
 

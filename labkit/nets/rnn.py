@@ -1,6 +1,6 @@
-"""Recurrent layers: ``RNNCell``, ``LSTMCell`` and ``GRUCell`` (one step), ``RNN``, ``LSTM``
-and ``GRU`` (a sequence, one layer), with torch's parameter names, gate order and
-initialisation."""
+"""Recurrent layers: ``RNNCell``, ``LSTMCell`` and ``GRUCell`` (one step), ``RNN``,
+``LSTM`` and ``GRU`` (a sequence, one layer), with torch's parameter names, gate order
+and initialisation."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from .module import Module, Parameter
 
 
 def _lstm_cell(z: np.ndarray, c_prev: np.ndarray):
-    """One LSTM step from pre-activations z = x W_ih^T + h W_hh^T + b (N, 4H), gates (i, f, g, o):
+    """One LSTM step from pre-activations z = x W_ih^T + h W_hh^T + b (N, 4H), gates (i,
+    f, g, o):
 
-    c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g),  h = sigmoid(o) * tanh(c).
-    Returns h, c and what the backward step needs: the activated gates (N, 4H) and tanh(c).
+    c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g),  h = sigmoid(o) * tanh(c). Returns
+    h, c and what the backward step needs: the activated gates (N, 4H) and tanh(c).
     """
     hidden = c_prev.shape[-1]
     gates = sigmoid(z)
@@ -36,7 +37,8 @@ def _lstm_cell_backward(
     tanh_c: np.ndarray,
     c_prev: np.ndarray,
 ):
-    """Gradients of one LSTM step: from dL/dh and dL/dc (N, H) to dL/dz (N, 4H) and dL/dc_prev."""
+    """Gradients of one LSTM step: from dL/dh and dL/dc (N, H) to dL/dz (N, 4H) and
+    dL/dc_prev."""
     i, f, g, o = np.split(gates, 4, axis=1)
     dc = dc + dh * o * (1.0 - tanh_c**2)
     dz = np.concatenate(
@@ -52,10 +54,11 @@ def _lstm_cell_backward(
 
 
 class _RecurrentBase(Module):
-    """Parameters shared by RNN, LSTM and their cells, named and initialised as torch does.
+    """Parameters shared by RNN, LSTM and their cells, named and initialised as torch
+    does.
 
-    weight_ih (gates*H, F), weight_hh (gates*H, H), bias_ih and bias_hh (gates*H,), each with the
-    suffix ``_l0`` for the sequence layers; all ~ U(-1/sqrt(H), 1/sqrt(H)).
+    weight_ih (gates*H, F), weight_hh (gates*H, H), bias_ih and bias_hh (gates*H,), each
+    with the suffix ``_l0`` for the sequence layers; all ~ U(-1/sqrt(H), 1/sqrt(H)).
     """
 
     _suffix = ""
@@ -93,7 +96,8 @@ class _RecurrentBase(Module):
         return self._param("weight_ih").data, self._param("weight_hh").data, b
 
     def _accumulate(self, dz: np.ndarray, x: np.ndarray, h_prev: np.ndarray) -> None:
-        """Parameter gradients from dL/dz (..., gates*H) and the inputs x (..., F), h_prev (..., H)."""
+        """Parameter gradients from dL/dz (..., gates*H) and the inputs x (..., F),
+        h_prev (..., H)."""
         dz2 = dz.reshape(-1, dz.shape[-1])
         self._param("weight_ih").accumulate(dz2.T @ x.reshape(-1, self.input_size))
         self._param("weight_hh").accumulate(
@@ -132,7 +136,8 @@ def _activate_backward(dh: np.ndarray, h: np.ndarray, nonlinearity: str) -> np.n
 
 
 class RNNCell(_RecurrentBase):
-    """One step h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh); x (N, input_size), h (N, hidden_size).
+    """One step h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh); x (N, input_size), h (N,
+    hidden_size).
 
     backward(grad_h) returns dL/dx and leaves dL/dh in ``grad_hx``.
 
@@ -177,10 +182,11 @@ class RNNCell(_RecurrentBase):
 
 
 class LSTMCell(_RecurrentBase):
-    """One LSTM step (gates i, f, g, o in torch's order); x (N, input_size), h and c (N, hidden_size).
+    """One LSTM step (gates i, f, g, o in torch's order); x (N, input_size), h and c (N,
+    hidden_size).
 
-    forward(input, (h, c)) returns (h', c'); backward(grad_h, grad_c=None) returns dL/dx and
-    leaves (dL/dh, dL/dc) in ``grad_hx``.
+    forward(input, (h, c)) returns (h', c'); backward(grad_h, grad_c=None) returns dL/dx
+    and leaves (dL/dh, dL/dc) in ``grad_hx``.
 
     Shape:
         - input ``(N, input_size)``; hx ``(h, c)``, each ``(N, hidden_size)``, or None
@@ -227,7 +233,8 @@ class LSTMCell(_RecurrentBase):
 
 
 class _RecurrentLayer(_RecurrentBase):
-    """Sequence handling shared by RNN and LSTM: (T, N, F) input, or (N, T, F) with batch_first."""
+    """Sequence handling shared by RNN and LSTM: (T, N, F) input, or (N, T, F) with
+    batch_first."""
 
     _suffix = "_l0"
 
@@ -248,7 +255,8 @@ class _RecurrentLayer(_RecurrentBase):
         return x.transpose(1, 0, 2) if self.batch_first else x
 
     def _time_major(self, grad_output, shape: tuple[int, ...]) -> np.ndarray:
-        """grad_output as (T, N, H) (zeros when None), checked against the forward output's layout."""
+        """grad_output as (T, N, H) (zeros when None), checked against the forward
+        output's layout."""
         if grad_output is None:
             return np.zeros(shape)
         t, n, h = shape
@@ -266,12 +274,13 @@ class _RecurrentLayer(_RecurrentBase):
 
 
 class RNN(_RecurrentLayer):
-    """Elman RNN, one layer: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or relu.
+    """Elman RNN, one layer: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act
+    tanh or relu.
 
     forward(input (T, N, F), hx (1, N, H) or None) -> (output (T, N, H), h_n (1, N, H)).
     backward(grad_output, grad_h_n=None) runs backpropagation through time and returns
-    dL/dinput; dL/dhx is left in ``grad_hx``. ``batch_first=True`` uses ``(N, T, *)`` for input and
-    output, as torch. Only ``num_layers=1``.
+    dL/dinput; dL/dhx is left in ``grad_hx``. ``batch_first=True`` uses ``(N, T, *)``
+    for input and output, as torch. Only ``num_layers=1``.
 
     Shape:
         - input ``(T, N, input_size)``, or ``(N, T, input_size)`` with ``batch_first``;
@@ -326,13 +335,14 @@ class RNN(_RecurrentLayer):
 
 
 class LSTM(_RecurrentLayer):
-    """LSTM, one layer, gates (i, f, g, o) stacked in torch's order in the rows of the weights:
+    """LSTM, one layer, gates (i, f, g, o) stacked in torch's order in the rows of the
+    weights:
 
-    z_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh (N, 4H); i, f, o = sigmoid, g = tanh;
-    c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t).
-    forward(input (T, N, F), hx=(h_0, c_0) each (1, N, H), or None)
-    -> (output (T, N, H), (h_n, c_n)). backward(grad_output, grad_h_n=None, grad_c_n=None) runs
-    backpropagation through time and returns dL/dinput; (dL/dh_0, dL/dc_0) is left in ``grad_hx``.
+    z_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh (N, 4H); i, f, o = sigmoid, g =
+    tanh; c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t). forward(input (T, N, F),
+    hx=(h_0, c_0) each (1, N, H), or None) -> (output (T, N, H), (h_n, c_n)).
+    backward(grad_output, grad_h_n=None, grad_c_n=None) runs backpropagation through
+    time and returns dL/dinput; (dL/dh_0, dL/dc_0) is left in ``grad_hx``.
 
     Shape:
         - input ``(T, N, input_size)``, or ``(N, T, input_size)`` with ``batch_first``;
