@@ -1,4 +1,5 @@
-"""Conversions between the plain numpy data of test cases and the torch tensors of the oracles."""
+"""Conversions between the plain numpy data of test cases and the torch tensors of the
+oracles."""
 
 from __future__ import annotations
 
