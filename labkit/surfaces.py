@@ -1,6 +1,8 @@
-r"""Test surfaces for watching optimizers move: 2-D objectives with analytic gradients and Hessians.
+r"""Test surfaces for watching optimizers move: 2-D objectives with analytic gradients
+and Hessians.
 
-Every surface takes points ``xy`` of shape ``(..., 2)`` (the last axis holds ``(x, y)``) and returns
+Every surface takes points ``xy`` of shape ``(..., 2)`` (the last axis holds ``(x, y)``)
+and returns
 
 - ``f(xy)``: the value, shape ``(...)``;
 - ``grad(xy)``: the gradient :math:`\nabla f`, shape ``(..., 2)``;
@@ -9,19 +11,23 @@ Every surface takes points ``xy`` of shape ``(..., 2)`` (the last axis holds ``(
 The surfaces
 ------------
 - ``quadratic(kappa, angle)``: :math:`f(p) = \tfrac12 p^\top A p` with
-  :math:`A = R_\phi \operatorname{diag}(1, \kappa) R_\phi^\top`; the condition number is ``kappa``
-  and the steep direction is turned by ``angle`` radians from the y axis. Gradient descent with
-  learning rate ``lr`` converges on it exactly when ``lr < 2 / kappa``.
-- ``rosenbrock(a, b)``: :math:`(a - x)^2 + b\,(y - x^2)^2`, a curved valley with its minimum at
-  :math:`(a, a^2)`.
-- ``beale()``: :math:`\sum_{i=1}^{3} (c_i - x + x y^i)^2` with :math:`c = (1.5, 2.25, 2.625)`;
-  minimum 0 at :math:`(3, 0.5)`, flat plateaus and steep walls.
-- ``wells()``: :math:`q\,\lVert p\rVert^2 - \sum_i h_i \exp(-\lVert p - c_i\rVert^2 / 2\sigma_i^2)`,
-  a bowl with two Gaussian wells (a shallow local minimum and a deeper global one), a saddle
-  between them, and a Gaussian hill (``h < 0``).
+  :math:`A = R_\phi \operatorname{diag}(1, \kappa) R_\phi^\top`; the condition number is
+  ``kappa`` and the steep direction is turned by ``angle`` radians from the y axis.
+  Gradient descent with learning rate ``lr`` converges on it exactly when
+  ``lr < 2 / kappa``.
+- ``rosenbrock(a, b)``: :math:`(a - x)^2 + b\,(y - x^2)^2`, a curved valley with its
+  minimum at :math:`(a, a^2)`.
+- ``beale()``: :math:`\sum_{i=1}^{3} (c_i - x + x y^i)^2` with
+  :math:`c = (1.5, 2.25, 2.625)`; minimum 0 at :math:`(3, 0.5)`, flat plateaus and steep
+  walls.
+- ``wells()``:
+  :math:`q\,\lVert p\rVert^2 - \sum_i h_i \exp(-\lVert p - c_i\rVert^2 / 2\sigma_i^2)`,
+  a bowl with two Gaussian wells (a shallow local minimum and a deeper global one), a
+  saddle between them, and a Gaussian hill (``h < 0``).
 
 ``trajectory`` runs an optimizer on a surface, labkit's (``labkit.optim``) or torch's
-(``torch.optim``), from a start point and returns the path, so the two can be compared step for step.
+(``torch.optim``), from a start point and returns the path, so the two can be compared
+step for step.
 """
 
 from __future__ import annotations
@@ -54,7 +60,8 @@ def _points(xy) -> np.ndarray:
         ) from None
     if arr.ndim == 0 or arr.shape[-1] != 2:
         raise ValueError(
-            f"xy must have shape (..., 2) (points (x, y) on the last axis), got {arr.shape}"
+            "xy must have shape (..., 2) (points (x, y) on the last axis), got "
+            f"{arr.shape}"
         )
     if not np.isfinite(arr).all():
         raise ValueError("xy contains NaN or infinite values")
@@ -63,10 +70,11 @@ def _points(xy) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Surface:
-    """A 2-D objective: value, gradient and Hessian on ``(..., 2)`` points, plus plotting facts.
+    """A 2-D objective: value, gradient and Hessian on ``(..., 2)`` points, plus
+    plotting facts.
 
-    ``minima`` and ``saddles`` list known critical points; ``xlim``/``ylim`` frame a plot and
-    ``start`` is a start point that makes the surface's difficulty visible.
+    ``minima`` and ``saddles`` list known critical points; ``xlim``/``ylim`` frame a
+    plot and ``start`` is a start point that makes the surface's difficulty visible.
     """
 
     name: str
@@ -100,11 +108,13 @@ def _stack2x2(a, b, d) -> np.ndarray:
     return np.stack([np.stack([a, b], -1), np.stack([b, d], -1)], -2)
 
 
-# --- the ill-conditioned quadratic -------------------------------------------------------------
+# --- the ill-conditioned quadratic
+# -------------------------------------------------------------
 
 
 def quadratic(kappa: float = 20.0, angle: float = 0.0) -> Surface:
-    """``f = 0.5 p^T A p``, ``A = R diag(1, kappa) R^T`` with ``R`` the rotation by ``angle``."""
+    """``f = 0.5 p^T A p``, ``A = R diag(1, kappa) R^T`` with ``R`` the rotation by
+    ``angle``."""
     if not np.isfinite(kappa) or kappa < 1:
         raise ValueError(
             f"kappa (the condition number) must be a finite number >= 1, got {kappa!r}"
@@ -141,7 +151,8 @@ def quadratic(kappa: float = 20.0, angle: float = 0.0) -> Surface:
     )
 
 
-# --- Rosenbrock's valley -----------------------------------------------------------------------
+# --- Rosenbrock's valley
+# -----------------------------------------------------------------------
 
 
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
@@ -175,13 +186,15 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
     )
 
 
-# --- Beale's function --------------------------------------------------------------------------
+# --- Beale's function
+# --------------------------------------------------------------------------
 
 _BEALE_C = (1.5, 2.25, 2.625)
 
 
 def beale() -> Surface:
-    """``f = sum_i (c_i - x + x y^i)^2`` for ``i = 1, 2, 3``; minimum 0 at ``(3, 0.5)``."""
+    """``f = sum_i (c_i - x + x y^i)^2`` for ``i = 1, 2, 3``; minimum 0 at
+    ``(3, 0.5)``."""
 
     def residuals(p):
         """``r_i``, ``dr_i/dx``, ``dr_i/dy`` for i = 1..3, each shape ``(3, ...)``."""
@@ -222,7 +235,8 @@ def beale() -> Surface:
     )
 
 
-# --- two Gaussian wells, a saddle and a hill ----------------------------------------------------
+# --- two Gaussian wells, a saddle and a hill
+# ----------------------------------------------------
 
 _WELL_CENTRES = np.array([[-1.3, 0.9], [1.2, -0.7], [0.3, 1.6]])
 _WELL_HEIGHTS = np.array([1.0, 1.5, -0.8])  # > 0: a well, < 0: a hill
@@ -231,7 +245,8 @@ _WELL_BOWL = 0.06
 
 
 def wells() -> Surface:
-    """``f = q |p|^2 - sum_i h_i exp(-|p - c_i|^2 / (2 s_i^2))``: two minima, saddles and a hill."""
+    """``f = q |p|^2 - sum_i h_i exp(-|p - c_i|^2 / (2 s_i^2))``: two minima, saddles
+    and a hill."""
     C, h, s, q = _WELL_CENTRES, _WELL_HEIGHTS, _WELL_WIDTHS, _WELL_BOWL
 
     def parts(p):
@@ -270,7 +285,8 @@ def wells() -> Surface:
     )
 
 
-# --- running an optimizer on a surface ----------------------------------------------------------
+# --- running an optimizer on a surface
+# ----------------------------------------------------------
 
 
 def _is_torch_optimizer(optimizer) -> bool:
@@ -288,19 +304,22 @@ def trajectory(
     rng=None,
     **hyper,
 ) -> np.ndarray:
-    """Run ``optimizer(params, **hyper)`` for ``steps`` steps on ``surface``; the path ``(steps + 1, 2)``.
+    """Run ``optimizer(params, **hyper)`` for ``steps`` steps on ``surface``; the path
+    ``(steps + 1, 2)``.
 
     ``optimizer`` is an optimizer class from ``labkit.optim`` or ``torch.optim`` (e.g.
-    ``labkit.optim.Adam`` with ``lr=0.1``); the point ``(x, y)`` is its one parameter, of shape
-    ``(2,)``. Each step sets the parameter's gradient to ``surface.grad`` (plus Gaussian
-    noise of standard deviation ``noise`` when asked, drawn from ``rng``, see
-    ``labkit.runtime``), then calls ``step()``. ``scheduler``, if given, is a function ``optimizer -> scheduler`` (e.g.
-    ``lambda opt: StepLR(opt, 50, 0.5)``) whose ``step()`` runs after every optimizer step.
-    Row 0 of the result is the start, row ``t`` the point after ``t`` steps.
+    ``labkit.optim.Adam`` with ``lr=0.1``); the point ``(x, y)`` is its one parameter,
+    of shape ``(2,)``. Each step sets the parameter's gradient to ``surface.grad`` (plus
+    Gaussian noise of standard deviation ``noise`` when asked, drawn from ``rng``, see
+    ``labkit.runtime``), then calls ``step()``. ``scheduler``, if given, is a function
+    ``optimizer -> scheduler`` (e.g. ``lambda opt: StepLR(opt, 50, 0.5)``) whose
+    ``step()`` runs after every optimizer step. Row 0 of the result is the start, row
+    ``t`` the point after ``t`` steps.
     """
     if not isinstance(surface, Surface):
         raise ValueError(
-            f"surface must be a Surface (e.g. labkit.surfaces.rosenbrock()), got {type(surface).__name__}"
+            "surface must be a Surface (e.g. labkit.surfaces.rosenbrock()), got "
+            f"{type(surface).__name__}"
         )
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
@@ -354,10 +373,11 @@ def plot_paths(
     title: str | None = None,
     legend: bool = True,
 ):
-    """Contour ``surface`` and draw each path (name -> ``(T, 2)`` array), start to end; returns ax.
+    """Contour ``surface`` and draw each path (name -> ``(T, 2)`` array), start to end;
+    returns ax.
 
-    Contour levels are quantiles of ``f`` over the frame, so every surface shows its structure.
-    Minima are starred, saddles marked with an x.
+    Contour levels are quantiles of ``f`` over the frame, so every surface shows its
+    structure. Minima are starred, saddles marked with an x.
     """
     import matplotlib.pyplot as plt
 
