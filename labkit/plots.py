@@ -1,4 +1,5 @@
-"""Figure helpers, so a chapter's plotting cell is one line and the reader sees the idea."""
+"""Figure helpers, so a chapter's plotting cell is one line and the reader sees the
+idea."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def decision_boundary(
     margin: float = 0.5,
     title: str | None = None,
 ):
-    """Colour the plane by ``predict`` (``(m, 2) -> (m,)`` class labels) and scatter ``(X, y)``."""
+    """Colour the plane by ``predict`` (``(m, 2) -> (m,)`` class labels) and scatter
+    ``(X, y)``."""
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"X must have shape (n, 2), got {X.shape}")
@@ -112,9 +114,11 @@ def image_grid(
     size: float = 1.3,
     symmetric: bool = False,
 ):
-    """Show ``images`` (``(n, H, W)`` or ``(n, 1, H, W)``) in a grid; returns the figure.
+    """Show ``images`` (``(n, H, W)`` or ``(n, 1, H, W)``) in a grid; returns the
+    figure.
 
-    ``symmetric=True`` centres the colour scale on zero per image (for filters and gradients).
+    ``symmetric=True`` centres the colour scale on zero per image (for filters and
+    gradients).
     """
     images = np.asarray(images, dtype=np.float64)
     if images.ndim == 4 and images.shape[1] == 1:
@@ -157,9 +161,10 @@ def hidden_representation(
     margin: float = 0.5,
     title: str | None = None,
 ):
-    """Draw a 2-D layer's view ``hidden(X)`` of 2-D data: where it sends a grid of lines over the
-    input box (how the layer bends the plane), the mapped points by class, and, given the next
-    unit's ``weight`` (2,) and ``bias``, its decision line ``weight . h + bias = 0``."""
+    """Draw a 2-D layer's view ``hidden(X)`` of 2-D data: where it sends a grid of lines
+    over the input box (how the layer bends the plane), the mapped points by class, and,
+    given the next unit's ``weight`` (2,) and ``bias``, its decision line
+    ``weight . h + bias = 0``."""
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"X must have shape (n, 2), got {X.shape}")
