@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -35,10 +36,12 @@ REPEAT = 3
 
 def _grade(
     notebooks: list[str], cache: Path, *options: str
-) -> tuple[float, list[dict]]:
-    """Seconds of wall-clock time for one run of the command line, and its JSON gradebook."""
+) -> tuple[float, list[dict], float]:
+    """Seconds of wall-clock time for one run of the command line, its JSON gradebook,
+    and the CPU seconds it used (the grader, bubblewrap and every worker process)."""
     out = cache.parent / "grades.json"
     env = dict(os.environ, LABKIT_GRADE_CACHE=str(cache))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [
@@ -56,7 +59,10 @@ def _grade(
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
-    return time.perf_counter() - start, json.loads(out.read_text())
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, json.loads(out.read_text()), cpu
 
 
 def _distinct_class(solutions: list[Path], folder: Path) -> list[str]:
@@ -95,15 +101,17 @@ def main() -> None:
         folder, cache = Path(tmp) / "class", Path(tmp) / "cache"
         folder.mkdir()
         notebooks = _distinct_class(solutions, folder)
-        first, _ = _grade(notebooks, cache, "--no-cache")
+        first = _grade(notebooks, cache, "--no-cache")[0]
         isolated, plain = [], []
         for _ in range(REPEAT):  # interleaved, so load from elsewhere hits both alike
             isolated.append(_grade(notebooks, cache, "--no-cache"))
             plain.append(_grade(notebooks, cache, "--no-cache", "--isolation", "none"))
-        fresh, grades = min(isolated, key=lambda run: run[0])
-        bare = min(seconds for seconds, _ in plain)
+        fresh, grades, _ = min(isolated, key=lambda run: run[0])
+        bare = min(run[0] for run in plain)
+        cpu = min(run[2] for run in isolated)
+        cpu_bare = min(run[2] for run in plain)
         _grade(notebooks, cache)
-        again, _ = _grade(notebooks, cache)
+        again = _grade(notebooks, cache)[0]
     full = sum(g["error"] is None and g["score"] == g["max_score"] for g in grades)
     sandboxed = sum(g.get("isolation") == "bwrap" for g in grades)
     rate = CLASS_SIZE / fresh
@@ -121,7 +129,15 @@ def main() -> None:
         print(
             f"  {label:<46} {seconds:6.2f} s  {CLASS_SIZE / seconds:7.1f} submissions/s"
         )
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"  CPU per submission: {cpu / CLASS_SIZE * 1000:.0f} ms isolated, "
+        f"{cpu_bare / CLASS_SIZE * 1000:.0f} ms without; on {cores} idle cores that "
+        f"is at most {cores * CLASS_SIZE / cpu:.1f} submissions/s isolated "
+        f"(load average now {os.getloadavg()[0]:.1f})"
+    )
     report("isolated time / time without isolation", fresh / bare, "(cost)", True)
+    report("isolated CPU / CPU without isolation", cpu / cpu_bare, "(cost)", True)
     report(
         f"isolated rate / target ({TARGET:g} submissions per second)",
         rate / TARGET,

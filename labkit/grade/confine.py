@@ -13,7 +13,9 @@ The runner then calls ``private_filesystem()``: a fresh, size-limited tmpfs on `
 process), then every capability dropped and ``no_new_privs`` set. Each exercise runs in a
 child of the runner that calls ``restrict()``: resource limits, then a seccomp filter that
 refuses new processes (fork, vfork, clone without CLONE_THREAD, clone3), ``execve``,
-``unshare`` and ``setns``. Threads remain allowed; the address-space limit bounds them.
+``unshare``, ``setns``, and reaching into another process (``ptrace``,
+``process_vm_readv``/``writev``). Threads remain allowed; the address-space limit bounds
+them.
 """
 
 from __future__ import annotations
@@ -52,12 +54,12 @@ _SYSCALLS = {
     "x86_64": (
         0xC000003E,
         {56: "thread", 57: _EPERM, 58: _EPERM, 59: _EPERM, 272: _EPERM, 308: _EPERM}
-        | {322: _EPERM, 435: _ENOSYS},
+        | {322: _EPERM, 435: _ENOSYS, 101: _EPERM, 310: _EPERM, 311: _EPERM},
     ),
     "aarch64": (
         0xC00000B7,
         {220: "thread", 221: _EPERM, 97: _EPERM, 268: _EPERM, 281: _EPERM}
-        | {435: _ENOSYS},
+        | {435: _ENOSYS, 117: _EPERM, 270: _EPERM, 271: _EPERM},
     ),
 }
 
