@@ -1,4 +1,5 @@
-"""Run every benchmark module (``benchmarks/bench_*.py``) or the ones named on the command line."""
+"""Run every benchmark module (``benchmarks/bench_*.py``) or the ones named on the
+command line."""
 
 import importlib
 import pkgutil

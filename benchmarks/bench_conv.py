@@ -1,8 +1,10 @@
-"""labkit.nets.Conv2d (im2col + one matrix product) against the naive loop of labkit.conv.conv2d
-and against torch.nn.functional.conv2d in float64, on the same data, forward pass only.
+"""labkit.nets.Conv2d (im2col + one matrix product) against the naive loop of
+labkit.conv.conv2d and against torch.nn.functional.conv2d in float64, on the same data,
+forward pass only.
 
 Targets: im2col at least 20x faster than the four-loop reference; within 10x of torch's
-float64 convolution on the CPU (torch uses a tuned native kernel, we use numpy's matmul).
+float64 convolution on the CPU (torch uses a tuned native kernel, we use numpy's
+matmul).
 """
 
 import numpy as np
@@ -42,7 +44,8 @@ def main() -> None:
         )["loop"]
         t = best_times({"im2col": lambda: layer(x), "torch": run_torch}, repeat=20)
         print(
-            f"  x {(N, C_in, H, W)}, weight {(C_out, C_in, k, k)}, stride {s}, padding {p}; "
+            f"  x {(N, C_in, H, W)}, weight {(C_out, C_in, k, k)}, stride {s}, padding "
+            f"{p}; "
             f"max |difference| {diff:.1e}"
         )
         report(

@@ -1,7 +1,8 @@
-"""labkit.ewma at 1e6 samples against a Python loop and against scipy.signal.lfilter, same data.
+"""labkit.ewma at 1e6 samples against a Python loop and against scipy.signal.lfilter,
+same data.
 
-Targets (issue 2): at least 30x faster than the loop; within 1.2x of lfilter; bias-corrected
-within 1.5x of lfilter.
+Targets (issue 2): at least 30x faster than the loop; within 1.2x of lfilter;
+bias-corrected within 1.5x of lfilter.
 """
 
 import numpy as np

@@ -1,9 +1,11 @@
-"""Exercises registered for the grader's tests only (chapter 99), and notebooks built from them.
+"""Exercises registered for the grader's tests only (chapter 99), and notebooks built
+from them.
 
-They exercise the contract the chapters use: array outputs with shapes and dtypes, tuples of
-Python numbers, a dict output, keyword arguments, and an oracle independent of the solution
-(scipy for the softmax, closed forms elsewhere). ``register()`` adds them to the registry and
-``unregister()`` removes them again, so the registry-wide contract tests never see them.
+They exercise the contract the chapters use: array outputs with shapes and dtypes,
+tuples of Python numbers, a dict output, keyword arguments, and an oracle independent of
+the solution (scipy for the softmax, closed forms elsewhere). ``register()`` adds them
+to the registry and ``unregister()`` removes them again, so the registry-wide contract
+tests never see them.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def summary(x):
     "99.3": '''import numpy as np
 
 def softmax_rows(Z):
-    """Softmax of each row of Z (N, K): a dict with the probabilities and the row argmax."""
+    """Softmax of each row of Z (N, K): a dict with the probabilities and the row
+    argmax."""
     shifted = Z - Z.max(axis=1, keepdims=True)
     P = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
     return {"probs": P, "argmax": Z.argmax(axis=1)}
@@ -59,7 +62,8 @@ def add_bias(X, b, *, scale=1.0):
     "99.3": '''import numpy as np
 
 def softmax_rows(Z):
-    """Softmax of each row of Z (N, K): a dict with the probabilities and the row argmax."""
+    """Softmax of each row of Z (N, K): a dict with the probabilities and the row
+    argmax."""
     raise NotImplementedError
 ''',
 }
@@ -156,7 +160,8 @@ def unregister() -> None:
 
 
 def notebook(sources: dict[str, str], *, scratch: bool = True) -> dict:
-    """An nbformat-4 notebook: per exercise a task, the exercise cell and its check cell."""
+    """An nbformat-4 notebook: per exercise a task, the exercise cell and its check
+    cell."""
     cells = [_markdown("# 99. Fixtures"), _code("from labkit.check import check")]
     if scratch:  # cells the grader must never run
         cells.append(_code("import time\nwhile True:\n    time.sleep(1)"))

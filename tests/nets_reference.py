@@ -1,4 +1,5 @@
-"""The references layer tests hold labkit.nets to: torch autograd, central differences."""
+"""The references layer tests hold labkit.nets to: torch autograd, central
+differences."""
 
 import numpy as np
 import torch
@@ -43,7 +44,8 @@ def same_parameter_grads(np_module, torch_module):
 
 
 def check_parameter_grads_by_differences(module, loss, rtol=1e-6, atol=1e-8):
-    """Every parameter gradient left by backward equals central differences of loss()."""
+    """Every parameter gradient left by backward equals central differences of
+    loss()."""
     for name, p in module.named_parameters():
         numeric = numerical_grad(loss, p.data)
         np.testing.assert_allclose(p.grad, numeric, rtol=rtol, atol=atol, err_msg=name)

@@ -1,6 +1,7 @@
-"""labkit.augment: flips equal torch.flip, shifts equal a zero-padded crop, random transforms act
-on each image independently with the stated probability, and the shapes data set behaves as the
-chapter says (a flip maps the diagonal off the class set, a half-turn keeps every class)."""
+"""labkit.augment: flips equal torch.flip, shifts equal a zero-padded crop, random
+transforms act on each image independently with the stated probability, and the shapes
+data set behaves as the chapter says (a flip maps the diagonal off the class set, a
+half-turn keeps every class)."""
 
 import numpy as np
 import pytest
@@ -17,14 +18,15 @@ def images():
 
 
 def torch_shift(x, dy, dx):
-    """Reference shift: pad with zeros by |d| on every side with F.pad, then crop the moved window."""
+    """Reference shift: pad with zeros by |d| on every side with F.pad, then crop the
+    moved window."""
     h, w = x.shape[-2:]
     k = max(abs(dy), abs(dx), 1)
     padded = F.pad(torch.tensor(x), (k, k, k, k))  # (N, C, H + 2k, W + 2k)
     return padded[..., k - dy : k - dy + h, k - dx : k - dx + w].numpy()
 
 
-# ----------------------------------------------------------------------------- deterministic
+# ------------------------------------------------------------------------ deterministic
 
 
 def test_flips_equal_torch_flip(images):
@@ -52,7 +54,8 @@ def test_shift_equals_zero_padded_crop(images, dy, dx):
 
 def test_shift_hand_example():
     x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
-    # content moves one row down and one column left; the top row and right column become 0
+    # content moves one row down and one column left; the top row and right column
+    # become 0
     expected = np.array([[0, 0, 0], [2, 3, 0], [5, 6, 0]], dtype=float)
     np.testing.assert_array_equal(augment.shift(x, 1, -1)[0, 0], expected)
 
@@ -196,11 +199,12 @@ def test_compose_equals_the_transforms_in_sequence(images):
     assert "RandomShift(max_shift=1, p=0.5)" in repr(pipeline.transforms[0])
 
 
-# ----------------------------------------------------------------------------- shapes and labels
+# -------------------------------------------------------------------- shapes and labels
 
 
 def on_main_diagonal(img):
-    """Whether the bright pixels of a noise-free image lie on one line of slope +1 (row - col const)."""
+    """Whether the bright pixels of a noise-free image lie on one line of slope +1 (row
+    - col const)."""
     r, c = np.nonzero(img > 0.5)
     return len(r) > 1 and len(set(r - c)) == 1
 
@@ -220,12 +224,13 @@ def test_a_transpose_turns_vertical_bars_into_horizontal_bars():
     X, y = shapes(40, size=10, noise=0.0, rng=4)
     vertical, horizontal = X[y == 0], X[y == 1]
     transposed = vertical.transpose(0, 1, 3, 2)
-    # a horizontal bar has all its bright pixels in one row, a vertical one in one column
+    # a horizontal bar has all its bright pixels in one row, a vertical one in one
+    # column
     assert all(len(set(np.nonzero(img[0] > 0.5)[0])) == 1 for img in transposed)
     assert all(len(set(np.nonzero(img[0] > 0.5)[0])) == 1 for img in horizontal)
 
 
-# ----------------------------------------------------------------------------- bad input
+# ---------------------------------------------------------------------------- bad input
 
 
 @pytest.mark.parametrize(
@@ -282,7 +287,7 @@ def test_bad_input(call, fragment):
     assert fragment in str(info.value)
 
 
-# mixup ---------------------------------------------------------------------------------
+# mixup --------------------------------------------------------------------------------
 
 
 def test_mixup_mixes_inputs_and_labels_with_the_same_weights():

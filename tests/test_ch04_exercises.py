@@ -68,7 +68,8 @@ def test_max_pool_reference_mask_is_where_labkit_sends_the_gradient_on_ties():
 
 
 def test_im2col_times_flattened_weight_is_the_convolution():
-    """The reference im2col, multiplied by the weight as a (C_out, C_in*k*k) matrix, is conv2d."""
+    """The reference im2col, multiplied by the weight as a (C_out, C_in*k*k) matrix, is
+    conv2d."""
     rng = np.random.default_rng(0)
     x, weight = rng.normal(size=(2, 3, 7, 6)), rng.normal(size=(4, 3, 3, 3))
     cols = get("4.5").reference(x, 3, 2, 1)  # (N, C_in*9, L)

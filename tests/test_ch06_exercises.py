@@ -1,4 +1,5 @@
-"""Chapter 6 exercises: the cases catch the classic mistakes, and the references agree with labkit."""
+"""Chapter 6 exercises: the cases catch the classic mistakes, and the references agree
+with labkit."""
 
 import numpy as np
 
@@ -11,7 +12,7 @@ def score(exercise_id, fn):
     return evaluate(get(exercise_id), fn).status
 
 
-# 6.1 -------------------------------------------------------------------------------------------
+# 6.1 ----------------------------------------------------------------------------------
 
 
 def test_penalty_convention_mistakes_fail():
@@ -47,7 +48,7 @@ def test_penalty_convention_mistakes_fail():
         assert score("6.1", wrong) != "passed", wrong.__name__
 
 
-# 6.2 -------------------------------------------------------------------------------------------
+# 6.2 ----------------------------------------------------------------------------------
 
 
 def test_dropout_mistakes_fail():
@@ -98,7 +99,7 @@ def test_dropout_reference_equals_labkit_dropout_with_the_same_draws():
     np.testing.assert_allclose(layer.backward(g), dx_ref, rtol=1e-15)
 
 
-# 6.3 -------------------------------------------------------------------------------------------
+# 6.3 ----------------------------------------------------------------------------------
 
 
 def test_early_stopping_mistakes_fail():
@@ -135,7 +136,7 @@ def test_early_stopping_mistakes_fail():
         assert score("6.3", wrong) != "passed", wrong.__name__
 
 
-# 6.4 -------------------------------------------------------------------------------------------
+# 6.4 ----------------------------------------------------------------------------------
 
 
 def test_batchnorm_forward_mistakes_fail():
@@ -191,7 +192,7 @@ def test_batchnorm_forward_reference_equals_labkit_over_several_batches():
     np.testing.assert_allclose(layer.running_var, rv, rtol=1e-12)
 
 
-# 6.5 -------------------------------------------------------------------------------------------
+# 6.5 ----------------------------------------------------------------------------------
 
 
 def test_batchnorm_backward_mistakes_fail():

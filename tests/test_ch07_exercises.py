@@ -1,5 +1,5 @@
-"""Chapter 7 exercises: every reference passes, every registered mistake is recognised and
-earns at most a quarter of the points, and other plausible slips fail too."""
+"""Chapter 7 exercises: every reference passes, every registered mistake is recognised
+and earns at most a quarter of the points, and other plausible slips fail too."""
 
 import numpy as np
 import pytest

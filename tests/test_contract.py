@@ -2,16 +2,16 @@
 
 - every solution notebook grades full marks, through the grader;
 - every untouched chapter grades zero, every exercise ``not_attempted``;
-- every exercise id is registered, unique, appears in exactly one chapter and in that chapter's
-  solution, under the chapter number of the file name; every registered exercise appears in a
-  chapter;
+- every exercise id is registered, unique, appears in exactly one chapter and in that
+  chapter's solution, under the chapter number of the file name; every registered
+  exercise appears in a chapter;
 - every registered exercise's reference passes its own cases, and a stub scores zero;
-- each exercise cell is self-contained (numpy, math, torch only; never labkit), a chapter's stub
-  has a docstring and raises NotImplementedError, and the next cell checks it with
-  ``check("<id>", ...)``.
+- each exercise cell is self-contained (numpy, math, torch only; never labkit), a
+  chapter's stub has a docstring and raises NotImplementedError, and the next cell
+  checks it with ``check("<id>", ...)``.
 
-Notebooks are found by globbing ``chapters/`` and ``solutions/``; while there are none the tests
-that need them are skipped, saying so, rather than passing on an empty list.
+Notebooks are found by globbing ``chapters/`` and ``solutions/``; while there are none
+the tests that need them are skipped, saying so, rather than passing on an empty list.
 """
 
 from __future__ import annotations
@@ -35,14 +35,16 @@ ALLOWED_IMPORTS = {"numpy", "math", "torch"}
 
 
 def _course_exercises() -> list:
-    """Registered exercises of the course (not those a test module registers for itself)."""
+    """Registered exercises of the course (not those a test module registers for
+    itself)."""
     return [
         e for e in all_exercises() if e.build_cases.__module__.startswith("labkit.")
     ]
 
 
 def _each(paths: list[Path], what: str) -> list:
-    """Parameters for one test per notebook, or one skipped test saying there are none yet."""
+    """Parameters for one test per notebook, or one skipped test saying there are none
+    yet."""
     if not paths:
         return [
             pytest.param(
@@ -65,7 +67,8 @@ EACH_EXERCISE = [pytest.param(e, id=e.id) for e in EXERCISES] or [
 
 @pytest.fixture(scope="module")
 def graded() -> dict[Path, object]:
-    """Every chapter and solution notebook, graded in one batch (no cache: a real run)."""
+    """Every chapter and solution notebook, graded in one batch (no cache: a real
+    run)."""
     paths = CHAPTERS + SOLUTIONS
     _need(paths, "chapter or solution")
     return dict(zip(paths, grade_notebooks([str(p) for p in paths], cache=False)))
@@ -177,7 +180,8 @@ def test_each_exercise_cell_is_followed_by_its_check(path):
         )
         call = rf"\bcheck\(\s*[\"']{re.escape(exercise_id)}[\"']\s*,"
         assert re.search(call, _source(following)), (
-            f"the cell after exercise {exercise_id} should call check({exercise_id!r}, ...)"
+            f"the cell after exercise {exercise_id} should call check({exercise_id!r}, "
+            "...)"
         )
 
 

@@ -1,4 +1,5 @@
-"""labkit.conv: the reference convolutions agree with numpy, scipy.signal and torch, in float64."""
+"""labkit.conv: the reference convolutions agree with numpy, scipy.signal and torch, in
+float64."""
 
 import itertools
 
@@ -20,7 +21,7 @@ def t(a):
     return torch.from_numpy(np.asarray(a, dtype=np.float64))
 
 
-# --- output size ------------------------------------------------------------------------------
+# --- output size ----------------------------------------------------------------------
 
 
 def test_output_size_hand_cases():
@@ -51,7 +52,8 @@ def test_output_size_equals_torch_conv_shape():
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 64), st.integers(1, 9), st.integers(1, 5), st.integers(0, 4))
 def test_output_size_counts_window_positions(H, k, s, p):
-    """The formula counts the start positions 0, s, 2s, ... whose window fits the padded input."""
+    """The formula counts the start positions 0, s, 2s, ... whose window fits the padded
+    input."""
     if k > H + 2 * p:
         return
     starts = [i for i in range(0, H + 2 * p, s) if i + k <= H + 2 * p]
@@ -76,7 +78,7 @@ def test_output_size_rejects_bad_arguments(args, name):
         conv_output_size(*args)
 
 
-# --- 1-D --------------------------------------------------------------------------------------
+# --- 1-D ------------------------------------------------------------------------------
 
 
 def test_convolve1d_hand_example():
@@ -92,7 +94,8 @@ def test_correlate1d_hand_example_does_not_flip():
     np.testing.assert_array_equal(correlate1d([1, 2, 3], [2, 1], "full"), [1, 4, 7, 6])
 
 
-# "valid" needs K <= N (numpy and scipy silently swap the arguments when K > N; we refuse)
+# "valid" needs K <= N (numpy and scipy silently swap the arguments when K > N; we
+# refuse)
 @pytest.mark.parametrize(
     "N, K, mode",
     [
@@ -160,13 +163,14 @@ def test_1d_rejects_bad_input(fn, x, w, mode, name):
         fn(x, w, mode)
 
 
-# --- 2-D --------------------------------------------------------------------------------------
+# --- 2-D ------------------------------------------------------------------------------
 
 
 def test_conv2d_hand_example():
     x = np.array([[1, 0, 2], [3, 1, 0], [0, 0, 4]], dtype=float)[None, None]
     w = np.array([[1, 2], [0, -1]], dtype=float)[None, None]
-    # top-left: 1*1 + 0*2 + 3*0 + 1*(-1) = 0; top-right: 0*1 + 2*2 + 1*0 + 0*(-1) = 4; ...
+    # top-left: 1*1 + 0*2 + 3*0 + 1*(-1) = 0;
+    # top-right: 0*1 + 2*2 + 1*0 + 0*(-1) = 4; ...
     np.testing.assert_array_equal(conv2d(x, w)[0, 0], [[0, 4], [5, -3]])
 
 
@@ -247,7 +251,7 @@ def test_conv2d_rejects_bad_input(x, weight, kwargs, name):
         conv2d(x, weight, **kwargs)
 
 
-# --- pooling ----------------------------------------------------------------------------------
+# --- pooling --------------------------------------------------------------------------
 
 
 def test_max_pool2d_hand_example():

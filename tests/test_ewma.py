@@ -1,4 +1,5 @@
-"""labkit.ewma held to a plain Python loop, pandas, Adam's bias correction and torch's AveragedModel."""
+"""labkit.ewma held to a plain Python loop, pandas, Adam's bias correction and torch's
+AveragedModel."""
 
 import numpy as np
 import pandas as pd
@@ -76,8 +77,9 @@ def test_bias_corrected_is_the_adjusted_weighted_mean(series):
 
 
 def test_bias_correction_equals_adam_moments():
-    # torch.optim.Adam with lr tiny: its exp_avg after t steps is the zero-start EWMA of the grads,
-    # and Adam divides it by 1 - beta1**t exactly as bias_correction=True does.
+    # torch.optim.Adam with lr tiny: its exp_avg after t steps is the zero-start EWMA of
+    # the grads, and Adam divides it by 1 - beta1**t exactly as bias_correction=True
+    # does.
     grads = np.random.default_rng(3).normal(size=12)
     p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.Adam([p], lr=1e-12, betas=(0.8, 0.99))
@@ -107,7 +109,8 @@ def test_bias_correction_factor_keeps_digits_near_one():
 
 
 def test_weights_sum_to_one_minus_beta_power():
-    # the unit impulse at t = 1 traces the weight (1 - beta) beta**k the first sample keeps
+    # the unit impulse at t = 1 traces the weight (1 - beta) beta**k the first sample
+    # keeps
     beta = 0.7
     impulse = np.zeros(10)
     impulse[0] = 1.0

@@ -1,11 +1,12 @@
 """Every exercise looks the same in every chapter and solution, and the book styles it.
 
 The markdown cell just before an exercise cell opens with (or contains) the heading
-``Exercise N.M: <title> (<k> points)``, whose title and points are the registry's, followed by
-the statement. The heading is one level below the section that holds it and at most a level-3
-heading, so it is a node of the page's contents (the right-hand "Contents" lists the page's
-sections and opens the subsections of the one being read). The book's stylesheet frames the
-section such a heading opens; its selector is checked against the section ids Sphinx makes.
+``Exercise N.M: <title> (<k> points)``, whose title and points are the registry's,
+followed by the statement. The heading is one level below the section that holds it and
+at most a level-3 heading, so it is a node of the page's contents (the right-hand
+"Contents" lists the page's sections and opens the subsections of the one being read).
+The book's stylesheet frames the section such a heading opens; its selector is checked
+against the section ids Sphinx makes.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def test_each_exercise_has_the_uniform_heading_and_a_statement(path):
                     )
                 if level != parent + 1 or level > 3:
                     problems.append(
-                        f"{exercise_id}: a level-{level} heading under a level-{parent} "
+                        f"{exercise_id}: a level-{level} heading under a "
+                        f"level-{parent} "
                         "section is not a level the page's contents show"
                     )
                 following = cells[position + 1] if position + 1 < len(cells) else {}
@@ -128,7 +130,8 @@ def test_no_exercise_is_announced_the_old_ways(path):
 
 
 def test_the_stylesheet_frames_exactly_the_exercise_sections():
-    """Sphinx gives a section the id make_id(heading); the selector must pick those only."""
+    """Sphinx gives a section the id make_id(heading); the selector must pick those
+    only."""
     css = STYLESHEET.read_text("utf-8")
     assert SECTION_SELECTOR in css
     prefix = SECTION_SELECTOR.split('"')[1]

@@ -1,4 +1,5 @@
-"""labkit.gradcheck: central differences, relative error, gradcheck, gradient norms and clipping.
+"""labkit.gradcheck: central differences, relative error, gradcheck, gradient norms and
+clipping.
 
 References: closed-form derivatives, hand-computed numbers, torch autograd and
 torch.nn.utils.clip_grad_norm_ in float64.
@@ -20,7 +21,7 @@ from labkit.gradcheck import (
 )
 
 
-# -- small modules following the labkit.nets contract, so these tests stand on their own ----------
+# -- small modules following the labkit.nets contract, so these tests stand on their own
 
 
 class _Param:
@@ -33,7 +34,8 @@ class _Param:
 
 
 class _Affine:
-    """Y = X W^T + b with a correct backward, or a buggy one (dW = dY^T X forgotten transpose)."""
+    """Y = X W^T + b with a correct backward, or a buggy one (dW = dY^T X forgotten
+    transpose)."""
 
     def __init__(self, rng, d_in, d_out, bug=False):
         self.weight = _Param(rng.normal(size=(d_out, d_in)))
@@ -70,7 +72,7 @@ class _MeanSquare:
         return 2 * self.diff / self.diff.size
 
 
-# -- numerical_gradient ---------------------------------------------------------------------------
+# -- numerical_gradient ----------------------------------------------------------------
 
 
 def test_numerical_gradient_matches_closed_form():
@@ -127,7 +129,7 @@ def test_numerical_gradient_rejects_non_scalar_or_non_finite_f():
         numerical_gradient(lambda v: np.inf, np.ones(2))
 
 
-# -- rel_error ------------------------------------------------------------------------------------
+# -- rel_error -------------------------------------------------------------------------
 
 
 def test_rel_error_hand_computed():
@@ -160,7 +162,7 @@ def test_rel_error_rejects_bad_input():
         rel_error(np.array(["a"]), np.array(["b"]))
 
 
-# -- gradcheck ------------------------------------------------------------------------------------
+# -- gradcheck -------------------------------------------------------------------------
 
 
 def test_gradcheck_passes_a_correct_module_and_restores_it():
@@ -264,7 +266,7 @@ def test_gradcheck_rejects_bad_calls():
         gradcheck(42, np.zeros(2))
 
 
-# -- grad_norms -----------------------------------------------------------------------------------
+# -- grad_norms ------------------------------------------------------------------------
 
 
 def test_grad_norms_of_a_torch_module_match_torch():
@@ -291,7 +293,7 @@ def test_grad_norms_of_a_labkit_style_module_and_errors():
         grad_norms(object())
 
 
-# -- clip_grad_norm_ ------------------------------------------------------------------------------
+# -- clip_grad_norm_ -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
@@ -345,7 +347,7 @@ def test_clip_grad_norm_rejects_non_finite_gradients():
         clip_grad_norm_([p], 1.0)
 
 
-# -- on the real labkit.nets layers ---------------------------------------------------------------
+# -- on the real labkit.nets layers ----------------------------------------------------
 
 
 def test_gradcheck_passes_labkit_layers_and_losses():
@@ -418,7 +420,7 @@ def test_grad_norms_agree_between_labkit_and_torch_models_with_the_same_weights(
         assert a[name] == pytest.approx(b[name], rel=1e-12)
 
 
-# -- layer_outputs --------------------------------------------------------------------------------
+# -- layer_outputs ---------------------------------------------------------------------
 
 
 def test_layer_outputs_of_labkit_and_torch_sequentials_agree():

@@ -1,9 +1,11 @@
-"""The grader: reading notebooks, the data-only channel, verdicts that agree with ``check``,
-the reports and gradebooks, the command line, the cache and the in-notebook ``grade()``.
+"""The grader: reading notebooks, the data-only channel, verdicts that agree with
+``check``, the reports and gradebooks, the command line, the cache and the in-notebook
+``grade()``.
 
-The exercises graded here are the chapter-99 fixtures of ``grading_fixtures`` (registered for
-this module only); the threats a submission can pose are in ``test_grade_threats.py`` and the
-guarantees about the real chapters in ``test_contract.py``.
+The exercises graded here are the chapter-99 fixtures of ``grading_fixtures``
+(registered for this module only); the threats a submission can pose are in
+``test_grade_threats.py`` and the guarantees about the real chapters in
+``test_contract.py``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def fixture_exercises():
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    """The command line caches cases by default: never in the home of whoever runs the tests."""
+    """The command line caches cases by default: never in the home of whoever runs the
+    tests."""
     monkeypatch.setenv("LABKIT_GRADE_CACHE", str(tmp_path / "default-cache"))
 
 
@@ -58,7 +61,7 @@ def by_id(submission: Submission) -> dict:
     return {r.id: r for r in submission.exercises}
 
 
-# ----------------------------------------------------------------------------- the channel
+# -------------------------------------------------------------------------- the channel
 
 
 def test_channel_round_trip_keeps_types_shapes_and_dtypes():
@@ -181,7 +184,7 @@ def test_channel_size_limit_and_frames():
         channel.FrameReader(max_bytes=4).feed(channel.frame(b"too long"))
 
 
-# ----------------------------------------------------------------------------- reading notebooks
+# -------------------------------------------------------------------- reading notebooks
 
 
 def test_only_tagged_cells_with_ids_are_read(tmp_path):
@@ -451,13 +454,15 @@ IMPLEMENTATIONS = {
         fx.SOLUTIONS["99.3"],
         TORCH,
         fx.STUBS["99.3"],
-        "import numpy as np\ndef softmax_rows(Z):\n    return {'probs': Z, 'argmax': Z}\n",
+        "import numpy as np\ndef softmax_rows(Z):\n    return {'probs': Z, 'argmax': "
+        "Z}\n",
     ],
 }
 
 
 def test_the_grader_and_check_give_the_same_verdict(tmp_path):
-    """The same scoring, once in this process (check) and once through a worker (grader)."""
+    """The same scoring, once in this process (check) and once through a worker
+    (grader)."""
     sources = [(i, src) for i, sources in IMPLEMENTATIONS.items() for src in sources]
     paths = [
         str(fx.write_notebook(tmp_path / f"v{n}.ipynb", {i: src}))
@@ -542,7 +547,8 @@ def test_results_do_not_depend_on_the_number_of_jobs(tmp_path):
 
 
 def test_the_worker_never_receives_expected_values(tmp_path, monkeypatch):
-    """What crosses to the worker: the cells and the case inputs, never an expected value."""
+    """What crosses to the worker: the cells and the case inputs, never an expected
+    value."""
     sent = []
     original = pool_module.WorkerPool.run
 
@@ -724,7 +730,7 @@ def test_a_corrupt_cache_entry_is_a_miss(tmp_path):
     assert Cache(tmp_path, verdicts=False).get("ab" * 32) is None
 
 
-# ----------------------------------------------------------------------------- reports and CLI
+# ---------------------------------------------------------------------- reports and CLI
 
 
 def test_command_line_writes_json_and_csv_gradebooks(tmp_path, capsys):
@@ -900,7 +906,7 @@ def test_gradebook_csv_quotes_awkward_names():
     assert rows[1][0] == 'a, "b".ipynb'
 
 
-# ----------------------------------------------------------------------------- in a notebook
+# ------------------------------------------------------------------------ in a notebook
 
 
 def test_grade_prints_the_same_report_as_the_command_line(tmp_path, capsys):
@@ -1003,8 +1009,9 @@ def test_a_worker_that_cannot_start_stops_the_batch_with_its_reason(
 
 
 def test_workers_end_and_clean_up_when_the_grader_is_killed(tmp_path):
-    """The grader dies mid-job (SIGKILL: no clean-up of its own): its workers notice, kill the
-    running exercise, remove their directories and exit; nothing it started is left."""
+    """The grader dies mid-job (SIGKILL: no clean-up of its own): its workers notice,
+    kill the running exercise, remove their directories and exit; nothing it started is
+    left."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     slow = "import time\ndef add_bias(X, b, *, scale=1.0):\n    time.sleep(600)\n"

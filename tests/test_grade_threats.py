@@ -1,12 +1,13 @@
 """Submissions that misbehave, on purpose or not, and what the grader does about them.
 
-Each threat replaces one exercise cell of an otherwise correct notebook. All of them are graded in
-one batch, with a clean notebook among them. For each: the bad exercise scores zero with a clear
-status and feedback (what the kernel sandbox makes of the attempt: no such file, operation not
-permitted, network unreachable), or, for the threats it contains without an error, may even
-pass; the notebook's other exercises keep their points; the clean notebook gets full marks;
-afterwards no process the submissions tried to start is running, no file outside the sandbox
-was touched, and the worker's temporary directories are gone.
+Each threat replaces one exercise cell of an otherwise correct notebook. All of them are
+graded in one batch, with a clean notebook among them. For each: the bad exercise scores
+zero with a clear status and feedback (what the kernel sandbox makes of the attempt: no
+such file, operation not permitted, network unreachable), or, for the threats it
+contains without an error, may even pass; the notebook's other exercises keep their
+points; the clean notebook gets full marks; afterwards no process the submissions tried
+to start is running, no file outside the sandbox was touched, and the worker's temporary
+directories are gone.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ SIGNATURE = "def add_bias(X, b, *, scale=1.0):\n"
 
 
 def _fn(body: str, preamble: str = "") -> str:
-    """An exercise cell for 99.1: imports, then add_bias with the given (indented) body."""
+    """An exercise cell for 99.1: imports, then add_bias with the given (indented)
+    body."""
     lines = "".join(f"    {line}\n" for line in body.strip("\n").splitlines())
     return f"import numpy as np\n{preamble}\n{SIGNATURE}{lines}"
 
@@ -44,8 +46,10 @@ THREATS = {
     "sleeps": (_fn("time.sleep(3600)", "import time"), "timeout", "ran longer than"),
     "survives signals": (
         _fn(
-            "while True:\n    try:\n        time.sleep(1)\n    except BaseException:\n        pass",
-            "import signal, time\nfor s in (signal.SIGTERM, signal.SIGALRM, signal.SIGINT):\n"
+            "while True:\n    try:\n        time.sleep(1)\n    except BaseException:\n "
+            "       pass",
+            "import signal, time\nfor s in (signal.SIGTERM, signal.SIGALRM, "
+            "signal.SIGINT):\n"
             "    signal.signal(s, signal.SIG_IGN)",
         ),
         "timeout",
@@ -146,7 +150,8 @@ THREATS = {
     ),
     "writes to the channel": (
         _fn(
-            "for fd in range(3, 256):\n    try:\n        os.write(fd, b'\\x00' * 9 + b'forged')\n"
+            "for fd in range(3, 256):\n    try:\n        os.write(fd, b'\\x00' * 9 + "
+            "b'forged')\n"
             "    except OSError:\n        pass\nreturn scale * X + b",
             "import os",
         ),
@@ -349,7 +354,8 @@ class Weird(Exception):
 CONTAINED = {
     "os.system": _fn(f"os.system('sleep {MARK} &')\nreturn scale * X + b", "import os"),
     "subprocess internals": _fn(
-        f"subprocess._fork_exec(['sleep'], [b'/bin/sleep'], True, (), None, None, -1, -1, -1, "
+        "subprocess._fork_exec(['sleep'], [b'/bin/sleep'], True, (), None, None, -1, "
+        "-1, -1, "
         f"-1, -1, -1, -1, -1, False, False, -1, None, None, None, -1, None, False)\n"
         "return scale * X + b",
         "import subprocess",
@@ -365,7 +371,8 @@ CONTAINED = {
     ),
 }
 
-# The same misbehaviour in the middle exercise: the ones before and after keep their points.
+# The same misbehaviour in the middle exercise: the ones before and after keep their
+# points.
 MIDDLE = {
     "loops forever": "def summary(x):\n    while True:\n        pass\n",
     "os._exit": "import os\ndef summary(x):\n    os._exit(1)\n",
@@ -391,7 +398,8 @@ LIMITS = Limits(timeout=5.0, memory=768 * 2**20, reply=4 * 2**20)
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade every threat in one batch, from an empty working directory, with a canary file."""
+    """Grade every threat in one batch, from an empty working directory, with a canary
+    file."""
     fx.register()
     root = tmp_path_factory.mktemp("threats")
     canary = root / "canary" / "do-not-touch.txt"

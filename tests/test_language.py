@@ -1,7 +1,9 @@
-"""labkit.language: vocabularies, n-gram models from counts, and character-model plumbing.
+"""labkit.language: vocabularies, n-gram models from counts, and character-model
+plumbing.
 
-References: hand-computed probabilities on a three-sentence corpus, exact fractions, Python's
-collections.Counter, torch's softmax and one_hot, and the defining property of maximum likelihood.
+References: hand-computed probabilities on a three-sentence corpus, exact fractions,
+Python's collections.Counter, torch's softmax and one_hot, and the defining property of
+maximum likelihood.
 """
 
 from collections import Counter
@@ -37,7 +39,7 @@ def toy():
     return vocab, NGramLM(vocab, order=2).fit(TOY)
 
 
-# ---- Vocab ------------------------------------------------------------------------------------
+# ---- Vocab ---------------------------------------------------------------------------
 
 
 def test_vocab_puts_boundary_first_then_sorted_tokens():
@@ -70,7 +72,7 @@ def test_vocab_rejects_bad_input(call, match):
         call()
 
 
-# ---- counting and normalising -----------------------------------------------------------------
+# ---- counting and normalising --------------------------------------------------------
 
 
 @settings(max_examples=50, deadline=None)
@@ -132,7 +134,7 @@ def test_counting_rejects_bad_input(call, match):
         call()
 
 
-# ---- the n-gram model -------------------------------------------------------------------------
+# ---- the n-gram model ----------------------------------------------------------------
 
 
 def test_bigram_mle_on_toy_corpus(toy):
@@ -218,7 +220,8 @@ def test_trigram_hand_example():
     vocab = Vocab.from_sequences(sents)
     lm = NGramLM(vocab, order=3).fit(sents)
     ids = vocab.stoi
-    # histories (<s>,<s>) -> a three times; (<s>,a) -> a twice, b once; (a,a) -> b once, <s> once
+    # histories (<s>,<s>) -> a three times; (<s>,a) -> a twice, b once; (a,a) -> b once,
+    # <s> once
     np.testing.assert_allclose(lm.next_probs([0, 0]), [0, 1, 0])
     np.testing.assert_allclose(lm.next_probs([0, ids["a"]]), [0, 2 / 3, 1 / 3])
     np.testing.assert_allclose(lm.next_probs([ids["a"], ids["a"]]), [0.5, 0, 0.5])
@@ -295,7 +298,7 @@ def test_ngram_rejects_bad_input(toy, call, match):
         call(vocab)
 
 
-# ---- character-model plumbing -----------------------------------------------------------------
+# ---- character-model plumbing --------------------------------------------------------
 
 
 def test_one_hot_matches_torch():

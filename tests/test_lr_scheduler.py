@@ -1,7 +1,7 @@
 """labkit.lr_scheduler sets torch.optim.lr_scheduler's learning rates, epoch by epoch.
 
-References: torch's schedulers driving a torch optimizer with the same parameter groups, and the
-closed-form schedules written out independently below.
+References: torch's schedulers driving a torch optimizer with the same parameter groups,
+and the closed-form schedules written out independently below.
 """
 
 import math
@@ -86,7 +86,8 @@ def make_optimizers(lrs=LRS):
 
 
 def run(schedulers, optimizer, epochs=EPOCHS):
-    """Learning rates (epochs + 1, groups) the optimizer sees, stepping each scheduler per epoch."""
+    """Learning rates (epochs + 1, groups) the optimizer sees, stepping each scheduler
+    per epoch."""
     history = [[group["lr"] for group in optimizer.param_groups]]
     for _ in range(epochs):
         optimizer.step()
@@ -210,7 +211,8 @@ def test_resume_from_last_epoch_like_torch(name, kw):
 
 
 def test_scheduled_lr_drives_the_optimizer():
-    """With a constant gradient 1, SGD moves each epoch by that epoch's learning rate."""
+    """With a constant gradient 1, SGD moves each epoch by that epoch's learning
+    rate."""
     p, tp = (
         Parameter(np.zeros(1)),
         torch.nn.Parameter(torch.zeros(1, dtype=torch.float64)),
@@ -244,7 +246,7 @@ def test_existing_initial_lr_is_kept():
     assert scheduler.base_lrs == [0.5, LRS[1]]
 
 
-# ----------------------------------------------------------------------------- bad input
+# ---------------------------------------------------------------------------- bad input
 
 BAD = [
     ("StepLR", dict(step_size=0), "step_size"),

@@ -1,10 +1,10 @@
 """labkit.nets is held to torch.nn: same parameter names, same outputs, same gradients.
 
-Every layer is built twice, in numpy and in torch (float64), the torch weights are copied over with
-``load_state_dict``, and forward outputs, input gradients and parameter gradients from torch
-autograd must agree to ~1e-10. Central finite differences check the backward passes without
-torch; initialisers are checked statistically; every bad input must raise a ValueError that
-names the argument.
+Every layer is built twice, in numpy and in torch (float64), the torch weights are
+copied over with ``load_state_dict``, and forward outputs, input gradients and parameter
+gradients from torch autograd must agree to ~1e-10. Central finite differences check the
+backward passes without torch; initialisers are checked statistically; every bad input
+must raise a ValueError that names the argument.
 """
 
 import math
@@ -55,7 +55,8 @@ def compare_layer(np_module, torch_module, x, rng):
 
 
 def compare_outputs(np_module, torch_module, x, rng):
-    """Forward x through both, backprop the same random upstream gradient, compare everything."""
+    """Forward x through both, backprop the same random upstream gradient, compare
+    everything."""
     xt = leaf(x)
     yt = torch_module(xt)
     g = rng.normal(size=tuple(yt.shape))
@@ -66,7 +67,8 @@ def compare_outputs(np_module, torch_module, x, rng):
 
 
 def numerical_grad(f, array, eps=1e-6):
-    """Central differences (f(a + eps e_i) - f(a - eps e_i)) / (2 eps), perturbing ``array`` in place."""
+    """Central differences (f(a + eps e_i) - f(a - eps e_i)) / (2 eps), perturbing
+    ``array`` in place."""
     grad = np.zeros_like(array)
     for i in np.ndindex(array.shape):
         old = array[i]
@@ -79,9 +81,9 @@ def numerical_grad(f, array, eps=1e-6):
     return grad
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Module machinery
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 class NpNet(nets.Module):
@@ -231,9 +233,9 @@ def test_seeded_initialisation_is_reproducible():
     np.testing.assert_array_equal(first, nets.Conv2d(2, 3, 3).weight.data)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Dense layers, activations, losses
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -376,9 +378,9 @@ def test_linear_tanh_chain_matches_finite_differences(rng):
         close(p.grad, numerical_grad(loss, p.data), rtol=1e-7, atol=1e-9)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Dropout
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def test_dropout_is_identity_in_eval(rng):
@@ -414,9 +416,9 @@ def test_dropout_extremes_match_torch(rng):
     np.testing.assert_array_equal(ones.backward(np.ones((3, 4))), 0.0)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # BatchNorm1d
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("shape", [(8, 3), (5, 3, 4)])
@@ -461,9 +463,9 @@ def test_batchnorm_output_is_standardised(rng):
     close(y.var(axis=0), np.ones(3), rtol=1e-9)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Convolution and pooling
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 CONV_CASES = [  # in, out, kernel, stride, padding, input (N, C, H, W)
     (1, 1, 3, 1, 0, (1, 1, 5, 5)),
@@ -552,13 +554,14 @@ def test_maxpool_matches_torch(rng, kernel, stride, padding, shape):
     compare_layer(pool, reference, ties, rng)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Recurrent layers
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def run_torch_rnn(reference, x, hx, grads):
-    """Forward a torch RNN/LSTM, backprop ``grads`` into (output, h_n[, c_n]); return outputs and leaf grads."""
+    """Forward a torch RNN/LSTM, backprop ``grads`` into (output, h_n[, c_n]); return
+    outputs and leaf grads."""
     xt = leaf(x)
     hxt = (
         None
@@ -665,7 +668,8 @@ def test_lstm_matches_finite_differences(rng):
 
 
 def run_torch_cell(cell, x, hx, grads):
-    """Like ``run_torch_rnn`` for one step of a torch cell; hx grads come back as a list."""
+    """Like ``run_torch_rnn`` for one step of a torch cell; hx grads come back as a
+    list."""
     xt = leaf(x)
     hxt = (
         None
@@ -718,9 +722,9 @@ def test_cells_match_torch(rng, with_state):
         close(cell.grad_hx[1], dhx_t[1])
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Initialisation
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -743,7 +747,8 @@ def test_calculate_gain_matches_torch(nonlinearity, param):
 
 
 def assert_std(array, std, bound=None):
-    """Sample std within 2% of ``std`` (n = 10^5 draws: the relative error is ~0.3%); bound respected."""
+    """Sample std within 2% of ``std`` (n = 10^5 draws: the relative error is ~0.3%);
+    bound respected."""
     assert array.std() == pytest.approx(std, rel=0.02)
     assert abs(array.mean()) < 0.02 * std
     if bound is not None:
@@ -809,9 +814,9 @@ def test_recurrent_init_is_uniform_in_one_over_sqrt_hidden():
     assert_std(lstm.weight_hh_l0.data, 0.1 / math.sqrt(3), 0.1)
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Every bad input is a ValueError naming the argument
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def forwarded(module, *args):

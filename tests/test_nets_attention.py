@@ -213,7 +213,8 @@ def mha_inputs(rng, batch_first, unbatched):
 
 
 def mha_masks(rng, kind, unbatched):
-    """attn_mask (L, S) or (N * heads, L, S) and key_padding_mask; no query loses all."""
+    """attn_mask (L, S) or (N * heads, L, S) and key_padding_mask; no query loses
+    all."""
     if kind == "none":
         return {}
     padding = rng.random((S,) if unbatched else (N, S)) < 0.4

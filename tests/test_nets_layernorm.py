@@ -1,4 +1,5 @@
-"""LayerNorm is held to torch.nn.LayerNorm, to finite differences and to its definition."""
+"""LayerNorm is held to torch.nn.LayerNorm, to finite differences and to its
+definition."""
 
 import numpy as np
 import pytest

@@ -328,7 +328,8 @@ DEFAULTS_FOR_GROUPS = {
 
 @pytest.mark.parametrize("name", NAMES)
 def test_param_groups_with_own_options_match_torch(name):
-    """Groups override some options and inherit the rest from the constructor, as in torch."""
+    """Groups override some options and inherit the rest from the constructor, as in
+    torch."""
     first, second = GROUP_OPTIONS[name]
     groups = [([0, 3], first), ([1, 2], second)]
     lab, lab_opt, tor, tor_opt = make_pair(name, groups, **DEFAULTS_FOR_GROUPS[name])
@@ -347,7 +348,8 @@ def test_param_groups_with_own_options_match_torch(name):
 
 
 def test_changing_group_lr_mid_run_matches_torch():
-    """Writing ``group["lr"]`` between steps (what a scheduler does) acts at the next step."""
+    """Writing ``group["lr"]`` between steps (what a scheduler does) acts at the next
+    step."""
     lab, lab_opt, tor, tor_opt = make_pair("SGD", lr=0.01, momentum=0.9)
     teacher_forced(lab, lab_opt, tor, tor_opt, steps=50)
     lab_opt.param_groups[0]["lr"] = tor_opt.param_groups[0]["lr"] = 0.002
@@ -356,7 +358,8 @@ def test_changing_group_lr_mid_run_matches_torch():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_defaults_equal_torch(name):
-    """Every default hyper-parameter equals torch 2.13's, and the group keys are torch's."""
+    """Every default hyper-parameter equals torch 2.13's, and the group keys are
+    torch's."""
     lab_group = getattr(optim, name)([Parameter(np.ones(2))]).param_groups[0]
     tor_group = getattr(torch.optim, name)(
         [torch.nn.Parameter(torch.ones(2))]
@@ -428,7 +431,8 @@ def test_buffers_absent_without_their_option(name, opts):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_params_without_grad_are_skipped(name):
-    """A parameter whose grad is None is not moved and gets no state (Adagrad's is from init)."""
+    """A parameter whose grad is None is not moved and gets no state (Adagrad's is from
+    init)."""
     lab, lab_opt, tor, tor_opt = make_pair(name, **EXPECTED_STATE[name][0])
     teacher_forced(lab, lab_opt, tor, tor_opt, steps=30, no_grad=(2, 3))
     lab, lab_opt, tor, tor_opt = make_pair(name, **EXPECTED_STATE[name][0])
@@ -456,7 +460,8 @@ def test_step_updates_in_place_and_keeps_grad(name):
 
 
 def test_sgd_by_hand():
-    """Two steps of SGD with momentum 0.9, dampening 0.5, lr 0.1, on g = 1 then g = 2."""
+    """Two steps of SGD with momentum 0.9, dampening 0.5, lr 0.1, on g = 1 then g =
+    2."""
     p = Parameter(np.array([0.0]))
     opt = optim.SGD([p], lr=0.1, momentum=0.9, dampening=0.5)
     p.grad = np.array([1.0])
@@ -468,7 +473,8 @@ def test_sgd_by_hand():
 
 
 def test_adam_first_step_is_lr_times_sign():
-    """With bias correction, Adam's first step is lr * g / (|g| + eps), about lr * sign(g)."""
+    """With bias correction, Adam's first step is lr * g / (|g| + eps), about lr *
+    sign(g)."""
     p = Parameter(np.array([0.0, 0.0]))
     p.grad = np.array([3.0, -1e-3])
     optim.Adam([p], lr=0.01, eps=1e-8).step()
@@ -538,7 +544,7 @@ def test_repr_lists_groups():
     )
 
 
-# ----------------------------------------------------------------------------- bad input
+# ---------------------------------------------------------------------------- bad input
 
 
 def _p():

@@ -1,4 +1,5 @@
-"""labkit.plots.hidden_representation: what it draws is the hidden map of the data and the grid."""
+"""labkit.plots.hidden_representation: what it draws is the hidden map of the data and
+the grid."""
 
 import matplotlib
 

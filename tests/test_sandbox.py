@@ -1,9 +1,9 @@
 """The grader's kernel sandbox (bubblewrap): what a submission sees and may do in there.
 
 Each probe is an exercise cell whose function returns True when the sandbox holds, or a
-string saying what it found; all probes are graded in one batch on one worker slot, so the
-notebooks run one after another in the same warm worker, as in a class. The tests skip,
-saying why, only where bubblewrap cannot run.
+string saying what it found; all probes are graded in one batch on one worker slot, so
+the notebooks run one after another in the same warm worker, as in a class. The tests
+skip, saying why, only where bubblewrap cannot run.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ PROBES = {
         "import os",
     ),
     "no process is visible": _probe(
-        "return os.listdir('/proc') == [] or f'/proc holds {os.listdir(\"/proc\")[:5]}'",
+        "return os.listdir('/proc') == [] or f'/proc holds "
+        '{os.listdir("/proc")[:5]}\'',
         "import os",
     ),
     "no process can start": _probe(
@@ -148,7 +149,9 @@ def test_the_gradebook_records_the_isolation(probed):
 
 BYPASSES = {
     "import torch": "import torch\n",
-    "host site-packages on sys.path": "import sys\nsys.path.append(SITE)\nimport torch\n",
+    "host site-packages on sys.path": (
+        "import sys\nsys.path.append(SITE)\nimport torch\n"
+    ),
     "importlib by path": (
         "import importlib.util\n"
         "spec = importlib.util.spec_from_file_location('torch', SITE + "
@@ -172,8 +175,8 @@ def fixtures():
 @pytest.mark.usefixtures("fixtures")
 @pytest.mark.parametrize("name", BYPASSES)
 def test_a_module_the_exercise_does_not_allow_cannot_be_reached(name):
-    """Exercise 99.1 allows numpy only: torch, scipy and labkit are not in the sandbox at
-    all, whichever way the cell reaches for them."""
+    """Exercise 99.1 allows numpy only: torch, scipy and labkit are not in the sandbox
+    at all, whichever way the cell reaches for them."""
     site = os.path.dirname(os.path.dirname(np.__file__))
     cell = BYPASSES[name].replace("SITE", repr(site)) + fx.SOLUTIONS["99.1"]
     result = grade_source(get("99.1"), cell, isolation="bwrap")
@@ -202,8 +205,8 @@ def test_an_exercise_that_allows_torch_sees_it():
 @pytest.mark.usefixtures("fixtures")
 def test_check_runs_the_cell_with_the_graders_limits(capsys, monkeypatch):
     """check grades the cell's source (IPython keeps it in linecache) in the sandbox: a
-    loop that never ends is a TIMEOUT, not a hung kernel; names from other cells are named
-    beforehand; an input changed in place is named."""
+    loop that never ends is a TIMEOUT, not a hung kernel; names from other cells are
+    named beforehand; an input changed in place is named."""
     import linecache
 
     import labkit.check

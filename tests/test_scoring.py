@@ -33,7 +33,8 @@ def _square_cases():
 
 
 def make_exercise(**kw):
-    """An unregistered exercise (so the course registry stays clean): square an array."""
+    """An unregistered exercise (so the course registry stays clean): square an
+    array."""
 
     def build():
         rng = np.random.default_rng(0)

@@ -1,4 +1,5 @@
-"""labkit.data sequence tasks: delayed recall and the adding problem (time-first (T, N, F) inputs).
+"""labkit.data sequence tasks: delayed recall and the adding problem (time-first (T, N,
+F) inputs).
 
 Each task is held to its definition, recomputed independently from the returned inputs.
 """

@@ -1,5 +1,5 @@
-"""labkit.surfaces: values, gradients and Hessians against torch autograd and finite differences;
-critical points; and trajectories that match torch.optim step for step."""
+"""labkit.surfaces: values, gradients and Hessians against torch autograd and finite
+differences; critical points; and trajectories that match torch.optim step for step."""
 
 import math
 
@@ -22,7 +22,8 @@ from labkit.surfaces import (
 matplotlib.use("Agg")
 
 
-# Each surface written a second time, in torch, straight from its formula: the independent oracle.
+# Each surface written a second time, in torch, straight from its formula: the
+# independent oracle.
 def _torch_quadratic(kappa, angle):
     def f(p):
         c, s = math.cos(angle), math.sin(angle)
@@ -168,7 +169,7 @@ def test_quadratic_has_condition_number_kappa_along_the_rotated_axis():
     np.testing.assert_allclose(steep, [-math.sin(0.3), math.cos(0.3)], rtol=1e-12)
 
 
-def test_gradient_descent_on_the_quadratic_converges_exactly_when_lr_below_2_over_kappa():
+def test_gradient_descent_on_the_quadratic_converges_iff_lr_below_2_over_kappa():
     q = quadratic(kappa=20.0)
     ok = trajectory(q, optim.SGD, 300, lr=1.9 / 20)
     bad = trajectory(q, optim.SGD, 300, lr=2.1 / 20)
@@ -200,10 +201,10 @@ OPTIMIZERS = [
     "surface", [rosenbrock(), wells()], ids=["rosenbrock", "wells"]
 )
 def test_labkit_path_equals_torch_path(name, hyper, surface):
-    # Free-running paths, compared at 1e-10: these are well conditioned. Moving the start
-    # by 4 units in the last place moves torch's own 150-step path by at most 1.5e-14
-    # (measured for every case here), so rounding differences between CPUs' vector
-    # kernels stay four orders of magnitude below the tolerance.
+    # Free-running paths, compared at 1e-10: these are well conditioned. Moving the
+    # start by 4 units in the last place moves torch's own 150-step path by at most
+    # 1.5e-14 (measured for every case here), so rounding differences between CPUs'
+    # vector kernels stay four orders of magnitude below the tolerance.
     ours = trajectory(surface, getattr(optim, name), 150, **hyper)
     theirs = trajectory(surface, getattr(torch.optim, name), 150, **hyper)
     assert ours.shape == theirs.shape == (151, 2)
@@ -212,7 +213,10 @@ def test_labkit_path_equals_torch_path(name, hyper, surface):
 
 def test_scheduler_is_stepped_after_every_optimizer_step():
     q = quadratic(5.0)
-    halve = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)  # noqa: E731
+
+    def halve(opt):
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
     path = trajectory(q, torch.optim.SGD, 3, start=(1.0, 0.0), lr=0.5, scheduler=halve)
     # x shrinks by (1 - lr_t) with lr_t = 0.5, 0.25, 0.125
     np.testing.assert_allclose(path[:, 0], [1.0, 0.5, 0.375, 0.328125], rtol=1e-15)

@@ -1,5 +1,6 @@
-"""labkit.training: the early-stopping rule on hand-worked curves, and the fit loop (seeded,
-records clean train/validation curves, restores the best weights, applies augmentation)."""
+"""labkit.training: the early-stopping rule on hand-worked curves, and the fit loop
+(seeded, records clean train/validation curves, restores the best weights, applies
+augmentation)."""
 
 import math
 
@@ -13,7 +14,8 @@ from labkit.training import EarlyStopping, evaluate, fit
 
 
 def run(values, **kw):
-    """Feed values to a fresh EarlyStopping; (index where it said stop or None, best_epoch)."""
+    """Feed values to a fresh EarlyStopping; (index where it said stop or None,
+    best_epoch)."""
     es = EarlyStopping(**kw)
     for i, v in enumerate(values):
         if es.step(v):
@@ -21,7 +23,7 @@ def run(values, **kw):
     return None, es.best_epoch
 
 
-# ----------------------------------------------------------------------------- EarlyStopping
+# ------------------------------------------------------------------------ EarlyStopping
 
 
 def test_patience_counts_epochs_since_the_last_improvement():

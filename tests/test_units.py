@@ -1,7 +1,9 @@
-"""labkit.units: step units, NAND logic, the perceptron, linear separability, stable sigmoid/BCE.
+"""labkit.units: step units, NAND logic, the perceptron, linear separability, stable
+sigmoid/BCE.
 
-References: torch (heaviside, linear, sigmoid, binary_cross_entropy_with_logits) in float64,
-hand-written truth tables and a hand-traced perceptron run, and hand-solved linear programmes.
+References: torch (heaviside, linear, sigmoid, binary_cross_entropy_with_logits) in
+float64, hand-written truth tables and a hand-traced perceptron run, and hand-solved
+linear programmes.
 """
 
 import warnings
@@ -16,7 +18,7 @@ from labkit import units
 TABLE2 = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 
 
-# --- step, unit, layer ---------------------------------------------------------------------------
+# --- step, unit, layer ----------------------------------------------------------------
 
 
 def test_step_equals_torch_heaviside_with_zero_at_zero():
@@ -89,7 +91,7 @@ def test_layer_rejects_bad_input(args, name):
         units.layer(*args)
 
 
-# --- gates ---------------------------------------------------------------------------------------
+# --- gates ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -155,7 +157,7 @@ def test_truth_table_rejects_bad_n(n):
         units.truth_table(n)
 
 
-# --- deep linear networks collapse ---------------------------------------------------------------
+# --- deep linear networks collapse ----------------------------------------------------
 
 
 def test_compose_affine_equals_a_torch_stack_of_linear_layers():
@@ -185,7 +187,7 @@ def test_compose_affine_rejects_mismatched_layers():
         units.compose_affine([])
 
 
-# --- perceptron and separability -----------------------------------------------------------------
+# --- perceptron and separability ------------------------------------------------------
 
 
 def test_perceptron_first_epoch_on_and_traced_by_hand():
@@ -248,7 +250,7 @@ def test_separation_margin_rejects_one_class():
         units.separation_margin(TABLE2, [1, 1, 1, 1])
 
 
-# --- stable sigmoid and BCE ----------------------------------------------------------------------
+# --- stable sigmoid and BCE -----------------------------------------------------------
 
 
 def test_sigmoid_equals_torch_without_overflow():
@@ -284,7 +286,7 @@ def test_bce_with_logits_rejects_bad_input():
         units.binary_cross_entropy_with_logits([np.nan, 1.0], [0.0, 1.0])
 
 
-# --- BCEWithLogitsLoss module ---------------------------------------------------------------------
+# --- BCEWithLogitsLoss module ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
