@@ -1,16 +1,18 @@
 """The grader's throughput on a class: 60 distinct submissions, each notebook sandboxed.
 
 Target (issue 9, grader isolation): on the 2-core CI machine, a batch of 60 distinct
-submissions grades at 10 submissions per second or better with bubblewrap isolation, every
-verdict fresh (``--no-cache``). Measured end to end, as an instructor runs it: a fresh
-``python -m labkit.grade`` process (interpreter start, imports, the sandboxed worker, every
-core), with the exercises' cases cached, as on any machine that has graded once. The class
-is the solution notebooks, each copy made distinct (a comment with the learner's number in
-every exercise cell), so nothing is shared between submissions but the cases.
+submissions grades at 10 submissions per second or better with bubblewrap isolation,
+every verdict fresh (``--no-cache``). Measured end to end, as an instructor runs it: a
+fresh ``python -m labkit.grade`` process (interpreter start, imports, the sandboxed
+worker, every core), with the exercises' cases cached, as on any machine that has graded
+once. The class is the solution notebooks, each copy made distinct (a comment with the
+learner's number in every exercise cell), so nothing is shared between submissions but
+the cases.
 
-Also shown: the same batch without isolation (``--isolation none``), interleaved with the
-isolated runs (the ratio is the price of the sandbox), the first run on a machine (cases
-built by their oracles) and re-grading the unchanged class (every verdict cached).
+Also shown: the same batch without isolation (``--isolation none``), interleaved with
+the isolated runs (the ratio is the price of the sandbox), the first run on a machine
+(cases built by their oracles) and re-grading the unchanged class (every verdict
+cached).
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ def _grade(
 
 
 def _distinct_class(solutions: list[Path], folder: Path) -> list[str]:
-    """CLASS_SIZE notebooks, chapter prefix kept (NN_name_sKK.ipynb), every exercise cell
-    of copy K ending with a comment that names learner K."""
+    """CLASS_SIZE notebooks, chapter prefix kept (NN_name_sKK.ipynb), every exercise
+    cell of copy K ending with a comment that names learner K."""
     notebooks = []
     for k in range(CLASS_SIZE):
         source = solutions[k % len(solutions)]

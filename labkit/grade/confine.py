@@ -10,10 +10,10 @@ kills every process of the namespace: nothing of the notebook outlives its verdi
 
 The runner then calls ``private_filesystem()``: a fresh, size-limited tmpfs on ``/tmp``
 (its only writable place), ``/proc`` covered by an empty read-only tmpfs (no view of any
-process), then every capability dropped and ``no_new_privs`` set. Each exercise runs in a
-child of the runner that calls ``restrict()``: resource limits, then a seccomp filter that
-refuses new processes (fork, vfork, clone without CLONE_THREAD, clone3), ``execve``,
-``unshare``, ``setns``, and reaching into another process (``ptrace``,
+process), then every capability dropped and ``no_new_privs`` set. Each exercise runs in
+a child of the runner that calls ``restrict()``: resource limits, then a seccomp filter
+that refuses new processes (fork, vfork, clone without CLONE_THREAD, clone3),
+``execve``, ``unshare``, ``setns``, and reaching into another process (``ptrace``,
 ``process_vm_readv``/``writev``). Threads remain allowed; the address-space limit bounds
 them.
 """
@@ -91,7 +91,8 @@ def prctl(option: int, value: int) -> None:
 
 
 def supported() -> bool:
-    """Whether this machine's kernel confinement is known here (Linux, x86_64/aarch64)."""
+    """Whether this machine's kernel confinement is known here (Linux,
+    x86_64/aarch64)."""
     return platform.system() == "Linux" and platform.machine() in _SYSCALLS
 
 
@@ -125,7 +126,8 @@ def _max_fd() -> int:
 
 
 def private_filesystem(scratch_bytes: int) -> None:
-    """In the runner: a fresh /tmp, no /proc, then no capabilities and no new privileges."""
+    """In the runner: a fresh /tmp, no /proc, then no capabilities and no new
+    privileges."""
     _call("mount", b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
     flags = _MS_NOSUID | _MS_NODEV
     options = f"size={scratch_bytes},mode=0700".encode()
