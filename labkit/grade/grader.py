@@ -191,10 +191,11 @@ def grade_notebooks(
 ) -> list[Submission]:
     """Grade each notebook; one ``Submission`` per path, in the order given.
 
-    ``jobs`` worker slots (default: every core); ``cache`` is a ``Cache``, a directory, True
-    for the default one, or None/False for none; ``on_graded(index, submission)`` is called
-    as each submission is finished (in completion order) from the calling thread.
-    ``isolation`` is "bwrap" (the default on Linux: ``sandbox``) or "none".
+    ``jobs`` worker slots (default: every core); ``cache`` is a ``Cache``, a
+    directory, True for the default one, or None/False for none;
+    ``on_graded(index, submission)`` is called as each submission is finished (in
+    completion order) from the calling thread. ``isolation`` is "bwrap" (the default
+    on Linux: ``sandbox``) or "none".
     """
     limits = limits or Limits()
     jobs = default_jobs() if jobs is None else jobs
@@ -253,8 +254,8 @@ def grade_notebooks(
 
 
 class _Pools:
-    """One pool of worker slots per set of allowed modules (each sandbox shows only those),
-    started on first use."""
+    """One pool of worker slots per set of allowed modules (each sandbox shows only
+    those), started on first use."""
 
     def __init__(self, size: int, isolation: str):
         self.size, self.isolation = size, isolation
@@ -294,9 +295,9 @@ def grade_source(
     """The grader's verdict on ``source`` as the cell of ``exercise``: the same sandbox,
     limits, allowed modules and scoring as ``grade_notebooks``, for one cell.
 
-    The worker is kept warm between calls (one per set of allowed modules and isolation),
-    so that ``check`` after each exercise costs a fraction of a second; it ends with this
-    process.
+    The worker is kept warm between calls (one per set of allowed modules and
+    isolation), so that ``check`` after each exercise costs a fraction of a second; it
+    ends with this process.
     """
     limits = limits or Limits()
     isolation = isolation or default_isolation()

@@ -1,18 +1,19 @@
-"""The grader's side of the worker processes: start them warm, send jobs, receive replies.
+"""The grader's side of the worker processes: start them warm, send jobs, get replies.
 
-``WorkerPool(size, modules, isolation)`` starts one fresh interpreter (``worker.main``), in
-the bubblewrap sandbox that ``sandbox.command`` describes (or as a plain process with
-isolation "none"), which imports the allowed ``modules`` once and forks ``size`` servers;
-each server is a *slot* that grades one job (a notebook's exercises) at a time, each in a
-confinement of its own. ``run(request)`` borrows an idle slot, sends the request as a
-channel frame over the slot's socket and waits for the reply. A slot that dies, stalls or
-answers out of turn is closed and replaced by a freshly started one; the job is then
-reported lost (``WorkerLost``).
+``WorkerPool(size, modules, isolation)`` starts one fresh interpreter
+(``worker.main``), in the bubblewrap sandbox that ``sandbox.command`` describes (or as a
+plain process with isolation "none"), which imports the allowed ``modules`` once and
+forks ``size`` servers; each server is a *slot* that grades one job (a notebook's
+exercises) at a time, each in a confinement of its own. ``run(request)`` borrows an idle
+slot, sends the request as a channel frame over the slot's socket and waits for the
+reply. A slot that dies, stalls or answers out of turn is closed and replaced by a
+freshly started one; the job is then reported lost (``WorkerLost``).
 
-The workers start in their own session (Ctrl-C in the terminal reaches only the grader),
-with an environment of their own (none of the grader's variables: no tokens or passwords),
-single-threaded numerical libraries and no GPU, and exit when their socket closes, which
-also happens if the grader dies (and bubblewrap's ``--die-with-parent`` kills them then).
+The workers start in their own session (Ctrl-C in the terminal reaches only the
+grader), with an environment of their own (none of the grader's variables: no tokens or
+passwords), single-threaded numerical libraries and no GPU, and exit when their socket
+closes, which also happens if the grader dies (bubblewrap's ``--die-with-parent`` then
+kills them as well).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class _Slot:
 
 
 class _Master:
-    """The worker interpreter: started once (in its sandbox), forks the servers of its slots."""
+    """The worker interpreter: started once (in its sandbox), forks its slots' servers."""
 
     def __init__(self, slots: int, modules: tuple[str, ...], isolation: str):
         pairs = [socket.socketpair() for _ in range(slots)]
