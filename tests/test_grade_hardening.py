@@ -22,7 +22,8 @@ import pytest
 
 from labkit.exercises import Exercise, get
 from labkit.grade import cache as cache_module
-from labkit.grade import grade_notebooks
+from labkit.grade import grade_notebooks, sandbox
+from labkit.grade import pool as pool_module
 from labkit.grade.__main__ import main
 from labkit.grade.cache import Cache
 from labkit.grade.notebook import (
@@ -328,3 +329,24 @@ def test_a_gradebook_never_overwrites_a_submission(tmp_path, capsys):
         and "is a submission to grade" in capsys.readouterr().err
     )
     assert notebook.read_bytes() == before
+
+
+@pytest.mark.skipif(sandbox.problem() is not None, reason=str(sandbox.problem()))
+def test_a_verdict_from_an_unisolated_run_is_not_reused_by_an_isolated_one(
+    tmp_path, monkeypatch
+):
+    """Code run without isolation could have written its own verdict into the cache."""
+    path = str(fx.write_notebook(tmp_path / "a.ipynb", fx.SOLUTIONS))
+    cache = str(tmp_path / "cache")
+    grade_notebooks([path], cache=cache, isolation="none")
+    sent = []
+    original = pool_module.WorkerPool.run
+
+    def spy(self, request, seconds):
+        sent.append([item["id"] for item in request["exercises"]])
+        return original(self, request, seconds)
+
+    monkeypatch.setattr(pool_module.WorkerPool, "run", spy)
+    [again] = grade_notebooks([path], cache=cache, isolation="bwrap")
+    assert sorted(sum(sent, [])) == ["99.1", "99.2", "99.3"] and again.score == 6
+    assert again.isolation == "bwrap"

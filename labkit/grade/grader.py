@@ -402,7 +402,7 @@ def _resolve(plan: _Plan, store: Cache, limits: Limits) -> None:
                 f"for {exercise.id} (a code cell tagged 'exercise' with id {exercise.id!r})",
             )
             continue
-        key = store.key(exercise, cell.source, limits)
+        key = store.key(exercise, cell.source, (limits, plan.isolation))
         cached = store.get(key)
         if cached is not None:
             plan.results[exercise.id] = cached

@@ -32,6 +32,7 @@ from . import channel, sandbox
 
 __all__ = ["WorkerPool", "WorkerLost", "WorkerStartError", "default_jobs"]
 
+_ENTRY_BYTES = 2**16  # beside each exercise's reply: its output's tail, its verdict
 _START_SECONDS = 180.0  # importing torch on a cold disk can take a while
 
 
@@ -60,7 +61,8 @@ class _Slot:
         self.ready = False
         self.reader = channel.FrameReader(max_bytes=1 << 36)
 
-    def call(self, message: bytes, seconds: float) -> Any:
+    def call(self, message: bytes, seconds: float, max_bytes: int) -> Any:
+        """Send one job; its reply, refused unread if it announces over ``max_bytes``."""
         if not self.ready:
             try:
                 self._receive(_START_SECONDS)
@@ -69,6 +71,7 @@ class _Slot:
                     f"the grading worker could not start: {exc}"
                 ) from None
             self.ready = True
+        self.reader.max_bytes = max_bytes
         self.sock.settimeout(seconds)
         try:
             self.sock.sendall(channel.frame(message))
@@ -175,6 +178,15 @@ class _Master:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _reply_budget(request: dict) -> int:
+    """The most bytes a worker may answer one job with: each exercise's reply limit, with
+    room for its output's tail and verdict; more is a broken worker, refused before any
+    of it is buffered, so one job costs the grader a bounded amount of memory."""
+    return (
+        len(request["exercises"]) * (request["limits"]["reply"] + _ENTRY_BYTES) + 2**20
+    )
+
+
 class WorkerPool:
     """``size`` warm worker slots; ``run(request)`` grades one job on whichever slot is free."""
 
@@ -212,7 +224,7 @@ class WorkerPool:
         message = channel.encode(dict(request, nonce=nonce), allow_bytes=True)
         slot = self._borrow()
         try:
-            reply = slot.call(message, seconds)
+            reply = slot.call(message, seconds, _reply_budget(request))
             if not isinstance(reply, dict) or reply.get("nonce") != nonce:
                 raise WorkerLost("the worker's reply did not match the job")
             if "error" in reply:
