@@ -1,10 +1,11 @@
-"""The grader process against what it reads from submissions: notebooks, text, file names.
+"""The grader process against what it reads from submissions: notebooks, text, file
+names.
 
 Whatever a submission controls reaches the grader's own process as data: the notebook's
-JSON, the exercise cells' sources, the text of exceptions its code raised, its file name.
-These tests hold the bounds on reading it, the escaping of it in every report, and the
-verification of the cache the grader keeps beside it. The attacks that need the sandbox
-are in ``test_grade_attacks.py``.
+JSON, the exercise cells' sources, the text of exceptions its code raised, its file
+name. These tests hold the bounds on reading it, the escaping of it in every report, and
+the verification of the cache the grader keeps beside it. The attacks that need the
+sandbox are in ``test_grade_attacks.py``.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def _peak_while(function, *args):
-    """Python-level memory ``function(*args)`` allocated at its peak, and what it raised."""
+    """Python-level memory ``function(*args)`` allocated at its peak, and what it
+    raised."""
     tracemalloc.start()
     try:
         function(*args)
@@ -66,7 +68,7 @@ def _peak_while(function, *args):
     return peak, raised
 
 
-# ----------------------------------------------------------------------------- reading notebooks
+# -------------------------------------------------------------------- reading notebooks
 
 
 def test_a_notebook_over_the_size_limit_is_refused_without_reading_it(tmp_path):
@@ -103,7 +105,8 @@ def test_deeply_nested_json_is_refused(tmp_path):
 
 
 def test_a_large_notebook_with_outputs_is_still_read(tmp_path):
-    """Images and printed arrays in the outputs of an honest notebook stay within bounds."""
+    """Images and printed arrays in the outputs of an honest notebook stay within
+    bounds."""
     notebook = fx.notebook(fx.SOLUTIONS)
     image = "iVBORw0KGgo" * (2**20 // 11)  # base64 text, as a PNG output holds
     printed = ", ".join(["0.123456"] * 50_000)
@@ -165,8 +168,8 @@ def test_printable_puts_anything_on_one_line_of_printable_text():
 
 
 def test_exception_messages_cannot_forge_report_lines(tmp_path):
-    """A submission's exception message reaches the report, the CSV and the JSON escaped;
-    the grader's own multi-line feedback keeps its lines."""
+    """A submission's exception message reaches the report, the CSV and the JSON
+    escaped; the grader's own multi-line feedback keeps its lines."""
     paths = [
         str(
             fx.write_notebook(
@@ -206,8 +209,8 @@ def _cli(tmp_path, notebooks, *options):
 
 
 def test_any_file_name_is_graded_reported_and_written(tmp_path, capsys):
-    """Names that are not UTF-8, or hold newlines and escape sequences: every submission is
-    graded, printed on its own headline and written as one row of each gradebook."""
+    """Names that are not UTF-8, or hold newlines and escape sequences: every submission
+    is graded, printed on its own headline and written as one row of each gradebook."""
     folder = os.fsencode(tmp_path)
     names = [
         b"\xff\xfe.ipynb",
@@ -241,7 +244,7 @@ def test_any_file_name_is_graded_reported_and_written(tmp_path, capsys):
     assert "\\nforged" in data[0]["exercises"][0]["feedback"]
 
 
-# ----------------------------------------------------------------------------- the cache
+# ---------------------------------------------------------------------------- the cache
 
 
 def _entries(folder: Path, kind: str) -> list[Path]:
@@ -251,8 +254,8 @@ def _entries(folder: Path, kind: str) -> list[Path]:
 def test_a_cache_entry_that_does_not_verify_is_ignored_and_rebuilt(
     tmp_path, monkeypatch
 ):
-    """Full marks written into a verdict without its hash, and a verdict copied under another
-    key, are misses: the cell is graded again and the entry written anew."""
+    """Full marks written into a verdict without its hash, and a verdict copied under
+    another key, are misses: the cell is graded again and the entry written anew."""
     cache = tmp_path / "cache"
     wrong = {
         **fx.SOLUTIONS,

@@ -1,10 +1,12 @@
-"""Grading notebooks: which exercises a notebook owes, which verdicts are cached, the rest run by
-the workers, and every output judged here, by the same scoring as the learner's ``check``.
+"""Grading notebooks: which exercises a notebook owes, which verdicts are cached, the
+rest run by the workers, and every output judged here, by the same scoring as the
+learner's ``check``.
 
-A notebook owes every registered exercise of its chapter: the chapter its file name starts with
-(``05_optimizers.ipynb``), or else the chapters of the exercise cells it contains. An exercise
-without a cell scores zero as ``not_attempted``. A notebook with no exercise cell and no chapter in
-its name, or a file that is not a notebook, is reported as unreadable with the reason.
+A notebook owes every registered exercise of its chapter: the chapter its file name
+starts with (``05_optimizers.ipynb``), or else the chapters of the exercise cells it
+contains. An exercise without a cell scores zero as ``not_attempted``. A notebook with
+no exercise cell and no chapter in its name, or a file that is not a notebook, is
+reported as unreadable with the reason.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ _MEMORY_WORDS = (
 
 
 def parse_size(size: int | str) -> int:
-    """Bytes from ``2147483648``, ``"2G"``, ``"512M"``, ``"1.5GiB"`` (powers of 1024)."""
+    """Bytes from ``2147483648``, ``"2G"``, ``"512M"``, ``"1.5GiB"`` (powers of
+    1024)."""
     if isinstance(size, int) and not isinstance(size, bool):
         value = size
     else:
@@ -62,7 +65,8 @@ def parse_size(size: int | str) -> int:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one exercise may use: wall-clock seconds, memory and output bytes, reply bytes."""
+    """What one exercise may use: wall-clock seconds, memory and output bytes, reply
+    bytes."""
 
     timeout: float = 10.0
     memory: int = 2 * 2**30
@@ -139,12 +143,16 @@ class Submission:
     def __repr__(self) -> str:
         if self.error is not None:
             return f"Submission({self.path!r}, error={self.error!r})"
-        return f"Submission({self.path!r}, score={self.score:g}, max_score={self.max_score})"
+        return (
+            f"Submission({self.path!r}, score={self.score:g}, "
+            f"max_score={self.max_score})"
+        )
 
 
 @dataclass
 class _Plan:
-    """A submission on its way: its cells, the exercises it owes, the verdicts found so far."""
+    """A submission on its way: its cells, the exercises it owes, the verdicts found so
+    far."""
 
     path: str
     cells: dict[str, ExerciseCell] = field(default_factory=dict)
@@ -326,7 +334,8 @@ def _cell_sources(plan: _Plan) -> list[tuple[str, str]]:
 
 
 def _finished(plan: _Plan, store: Cache) -> None:
-    """Keep a finished notebook's verdict, unless part of it might differ on a re-run."""
+    """Keep a finished notebook's verdict, unless part of it might differ on a
+    re-run."""
     if plan.key is not None and plan.lasting and plan.error is None:
         done = plan.submission()
         store.put_notebook(
@@ -360,7 +369,8 @@ def _read(path: str) -> _Plan:
 
 
 def _resolve(plan: _Plan, store: Cache, limits: Limits) -> None:
-    """Decide which exercises the plan owes; take missing and cached verdicts; queue the rest."""
+    """Decide which exercises the plan owes; take missing and cached verdicts; queue the
+    rest."""
     if plan.error is not None:
         return
     known: dict[str, Exercise] = {}
@@ -399,7 +409,8 @@ def _resolve(plan: _Plan, store: Cache, limits: Limits) -> None:
                 exercise,
                 "not_attempted",
                 f"not attempted: the notebook has no exercise cell "
-                f"for {exercise.id} (a code cell tagged 'exercise' with id {exercise.id!r})",
+                f"for {exercise.id} (a code cell tagged 'exercise' with id "
+                f"{exercise.id!r})",
             )
             continue
         key = store.key(exercise, cell.source, (limits, plan.isolation))
@@ -418,7 +429,8 @@ def _run_all(
     store: Cache,
     on_graded: Callable[[int, Submission], None] | None,
 ) -> None:
-    """Grade the waiting plans on the pool, most exercises first, reporting each as it ends."""
+    """Grade the waiting plans on the pool, most exercises first, reporting each as it
+    ends."""
     order = sorted(waiting, key=lambda i: -len(plans[i].pending))
     stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(pools.size) as executor:
@@ -520,7 +532,8 @@ _CASE_LOCK = threading.Lock()
 
 
 def _cases_message(store: Cache, exercise: Exercise) -> bytes:
-    """The inputs of every case (never the expected values), encoded once per exercise."""
+    """The inputs of every case (never the expected values), encoded once per
+    exercise."""
     with _CASE_LOCK:
         known = _CASE_MESSAGES.get(id(exercise))
         if known is None or known[0] is not exercise:
@@ -719,7 +732,8 @@ def _size(n: int) -> str:
 
 
 def _crash_line(exercise: Exercise, output: str) -> str:
-    """Where in the cell a crashed worker was, from the traceback Python dumped as it died."""
+    """Where in the cell a crashed worker was, from the traceback Python dumped as it
+    died."""
     lines = re.findall(
         rf'File "<exercise {re.escape(exercise.id)}>", line (\d+)', output
     )

@@ -117,7 +117,8 @@ class _Slot:
 
 
 class _Master:
-    """The worker interpreter: started once (in its sandbox), forks its slots' servers."""
+    """The worker interpreter: started once (in its sandbox), forks its slots'
+    servers."""
 
     def __init__(self, slots: int, modules: tuple[str, ...], isolation: str):
         pairs = [socket.socketpair() for _ in range(slots)]
@@ -149,7 +150,8 @@ class _Master:
         self.slots = [_Slot(a, self) for a, _ in pairs]
 
     def describe_failure(self) -> str:
-        """The last lines the worker interpreter wrote to stderr, if any, for error messages."""
+        """The last lines the worker interpreter wrote to stderr, if any, for error
+        messages."""
         try:
             self.log.seek(0)
             text = self.log.read()[-2000:].decode("utf-8", "replace").strip()
@@ -158,9 +160,11 @@ class _Master:
         return f":\n{text}" if text else ""
 
     def stop(self, seconds: float = 2.0) -> None:
-        """Close the sockets (servers exit on end of stream), then kill whatever is left.
+        """Close the sockets (servers exit on end of stream), then kill whatever is
+        left.
 
-        A master that never finished starting is killed at once: it has nothing to finish.
+        A master that never finished starting is killed at once: it has nothing to
+        finish.
         """
         started = all(slot.ready for slot in self.slots)
         for slot in self.slots:
@@ -188,7 +192,8 @@ def _reply_budget(request: dict) -> int:
 
 
 class WorkerPool:
-    """``size`` warm worker slots; ``run(request)`` grades one job on whichever slot is free."""
+    """``size`` warm worker slots; ``run(request)`` grades one job on whichever slot is
+    free."""
 
     def __init__(
         self,
