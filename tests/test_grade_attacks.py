@@ -366,7 +366,8 @@ def school(tmp_path):
 
 @pytest.fixture(params=["bwrap", "none"])
 def any_school(tmp_path, request):
-    """A class graded with isolation on, then off: what the grader's own process holds."""
+    """A class graded with isolation on, then off: what the grader's own process
+    holds."""
     yield from _school(tmp_path, request.param)
 
 

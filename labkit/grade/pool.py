@@ -62,7 +62,8 @@ class _Slot:
         self.reader = channel.FrameReader(max_bytes=1 << 36)
 
     def call(self, message: bytes, seconds: float, max_bytes: int) -> Any:
-        """Send one job; its reply, refused unread if it announces over ``max_bytes``."""
+        """Send one job; its reply, refused unread if it announces over
+        ``max_bytes``."""
         if not self.ready:
             try:
                 self._receive(_START_SECONDS)
@@ -183,9 +184,9 @@ class _Master:
 
 
 def _reply_budget(request: dict) -> int:
-    """The most bytes a worker may answer one job with: each exercise's reply limit, with
-    room for its output's tail and verdict; more is a broken worker, refused before any
-    of it is buffered, so one job costs the grader a bounded amount of memory."""
+    """The most bytes a worker may answer one job with: each exercise's reply limit,
+    with room for its output's tail and verdict; more is a broken worker, refused before
+    any of it is buffered, so one job costs the grader a bounded amount of memory."""
     return (
         len(request["exercises"]) * (request["limits"]["reply"] + _ENTRY_BYTES) + 2**20
     )
