@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 TOC    ?= book/_toc.yml
 
-.PHONY: setup test unit notebooks book lab bench clean
+.PHONY: setup test unit notebooks book serve lab bench clean
 
 setup: $(STAMP)
 
@@ -72,6 +72,11 @@ notebooks: $(STAMP)
 book: $(STAMP)
 	$(BIN)/python book/execute.py --toc $(TOC)
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc $(TOC) --path-output book --all -W -n --keep-going
+
+# Serve the built book at http://localhost:$(PORT)/ (search shows excerpts only over http).
+PORT ?= 8000
+serve:
+	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory book/_build/html
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'

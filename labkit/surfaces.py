@@ -392,12 +392,23 @@ def plot_paths(
         gx, gy, values, levels=lv, colors="0.6", linewidths=0.6, linestyles="solid"
     )
     ax.contourf(gx, gy, values, levels=lv, cmap="Greys", alpha=0.25, extend="max")
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    from labkit.plots import DASHES, MARKERS, PALETTE
+
     for i, (name, path) in enumerate(paths.items()):
         path = np.asarray(path)
-        colour = colours[i % len(colours)]
-        ax.plot(path[:, 0], path[:, 1], "-", color=colour, lw=1.6, label=name)
-        ax.plot(*path[-1], "o", color=colour, ms=5)
+        colour, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
+        # Colour, dash and a marker on every tenth step (and the last) tell paths apart.
+        ax.plot(
+            path[:, 0],
+            path[:, 1],
+            color=colour,
+            linestyle=DASHES[i % len(DASHES)],
+            lw=1.6,
+            marker=marker,
+            ms=4,
+            markevery=[*range(0, len(path), max(1, len(path) // 10)), len(path) - 1],
+            label=name,
+        )
     if paths:
         first = np.asarray(next(iter(paths.values())))[0]
         ax.plot(*first, "ks", ms=5)

@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-MATHJAX = "_static/mathjax/tex-chtml.js"
+MATHJAX = "_static/mathjax/startup.js"
 # Elements whose URL the browser loads by itself (unlike <a href>, which a reader follows).
 LOADED = {
     "script": "src",
@@ -237,7 +237,7 @@ def test_stylesheets_and_their_fonts_are_in_the_site():
         ]
     assert not remote, "stylesheets fetch from the network:\n" + "\n".join(remote)
     assert not missing, "stylesheets name files the site lacks:\n" + "\n".join(missing)
-    fonts = list(HTML.glob("_static/vendor/fontawesome/**/*.woff2"))
+    fonts = list(HTML.glob("_static/vendor/fontawesome/**/*.woff"))
     assert fonts, "the theme's icon font (fontawesome) is not in the site"
 
 
@@ -279,18 +279,27 @@ def browser():
 
 
 class OfflineReader:
-    """A browser tab that may read only files: every other request is aborted and recorded."""
+    """A browser tab ``width`` pixels wide that may read only files: every other request is
+    aborted and recorded; script errors, console errors and warnings, and the bytes of every
+    response are recorded too."""
 
-    def __init__(self, browser):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, width: int = 1400):
+        self.context = browser.new_context(
+            viewport={"width": width, "height": 900},
+            has_touch=width < 992,  # phones and tablets: taps, not clicks
+        )
         self.network: list[str] = []
         self.errors: list[str] = []
+        self.console: list[str] = []
+        self.responses: list[tuple[str, str, int]] = []  # (url, resource type, bytes)
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
         self.page.set_default_timeout(60_000)
         self.page.on(
             "pageerror", lambda exc: self.errors.append(f"{self.page.url}: {exc}")
         )
+        self.page.on("console", self._console)
+        self.page.on("requestfinished", self._finished)
 
     def _route(self, route):
         url = route.request.url
@@ -300,7 +309,21 @@ class OfflineReader:
             self.network.append(url)
             route.abort()
 
+    def _console(self, message):
+        if message.type in ("error", "warning"):
+            self.console.append(f"{self.page.url}: {message.type}: {message.text}")
+
+    def _finished(self, request):
+        try:
+            response = request.response()
+            size = len(response.body()) if response is not None else 0
+        except Exception:  # the tab closed while the body was read  # noqa: BLE001
+            return
+        self.responses.append((request.url, request.resource_type, size))
+
     def open(self, page: str) -> None:
+        self.page.goto("about:blank")  # the last page's late requests end here
+        self.responses.clear()
         self.page.goto((HTML / page).as_uri(), wait_until="load")
 
     def close(self) -> None:
@@ -333,6 +356,7 @@ INSPECT = """async () => {
   const article = (document.querySelector('article') || document.body).cloneNode(true);
   article.querySelectorAll('pre, code, script, style, mjx-container, .highlight, .MathJax')
     .forEach(node => node.remove());
+  const root = document.documentElement;
   return {
     mathjax: Boolean(window.MathJax && MathJax.version),
     math: math.length,
@@ -348,17 +372,80 @@ INSPECT = """async () => {
                     .map(font => font.family),
     text: article.textContent,
     title: (document.querySelector('article h1') || {}).textContent || '',
+    overflow: root.scrollWidth - root.clientWidth,
+    widest: [...document.querySelectorAll('article *')]
+              .filter(node => node.getBoundingClientRect().right > root.clientWidth + 1)
+              .filter(node => !node.closest('pre, .highlight, div.math, .cell_output, '
+                                           + '.pst-scrollable-table-container, table'))
+              .slice(0, 3).map(node => node.tagName + '.' + node.className),
   };
 }"""
 RAW_MATH = re.compile(r"(?<![\\\w])\$[^$\s][^$\n]{0,200}?\$|\\\(|\\\[|\\begin\{")
+# Phone, tablet, desktop.
+WIDTHS = (390, 800, 1400)
+# Bytes a chapter page may load beyond its own figures (scripts, styles, fonts, the page).
+PAGE_BUDGET = 1_500_000
+# axe-core impact levels that fail the accessibility check. axe runs at one width (the
+# desktop layout, where every region of the page shows): on this book's largest pages one run
+# takes tens of seconds. Highlighted code is left out (its colours are the theme's
+# contrast-checked Pygments style): it holds most of a chapter's elements.
+BLOCKING_IMPACT = ("serious", "critical")
+AXE_WIDTH = 1400
+AXE_CONTEXT = {"exclude": [["div.highlight"]]}
+AXE_OPTIONS = {"resultTypes": ["violations"], "preload": False}
+
+
+def _axe():
+    axe = pytest.importorskip(
+        "axe_playwright_python.sync_playwright",
+        reason="axe-playwright-python is not installed (pip install -e '.[dev]')",
+    )
+    return axe.Axe()
+
+
+@pytest.fixture(scope="module", params=WIDTHS, ids=lambda w: f"{w}px")
+def visits(browser, request) -> dict[str, dict]:
+    """Every page of the book read once at one width: what the reader sees (INSPECT), the
+    console, the bytes loaded, and axe-core's serious and critical violations."""
+    axe = _axe() if request.param == AXE_WIDTH else None
+    reader = OfflineReader(browser, width=request.param)
+    seen = {}
+    try:
+        for page in toc_pages():
+            reader.open(page)
+            record = reader.page.evaluate(INSPECT)
+            record["bytes"] = sum(
+                size for _, kind, size in reader.responses if kind != "image"
+            )
+            violations = (
+                axe.run(reader.page, AXE_CONTEXT, AXE_OPTIONS).response["violations"]
+                if axe
+                else []
+            )
+            record["axe"] = [
+                f"{v['id']} ({v['impact']}, {len(v['nodes'])}x): {v['help']}; e.g. "
+                + ", ".join(str(node["target"]) for node in v["nodes"][:2])
+                for v in violations
+                if v["impact"] in BLOCKING_IMPACT
+            ]
+            seen[page] = record
+        seen["_axe"] = axe is not None
+        seen["_errors"] = reader.errors
+        seen["_console"] = reader.console
+        seen["_network"] = reader.network
+    finally:
+        reader.close()
+    return seen
+
+
+def _pages_of(visits):
+    return {page: record for page, record in visits.items() if not page.startswith("_")}
 
 
 @pytest.mark.browser
-def test_every_page_reads_offline_with_math_and_figures(reader):
+def test_every_page_reads_offline_with_math_and_figures(visits):
     problems, with_math = [], 0
-    for page in toc_pages():
-        reader.open(page)
-        seen = reader.page.evaluate(INSPECT)
+    for page, seen in _pages_of(visits).items():
         if not seen["title"].strip():
             problems.append(f"{page}: no <h1> title")
         if seen["math"]:
@@ -385,10 +472,106 @@ def test_every_page_reads_offline_with_math_and_figures(reader):
             )
     assert not problems, "\n".join(problems)
     assert with_math, "no page of the book has math: the check would prove nothing"
-    assert not reader.errors, "JavaScript errors:\n" + "\n".join(reader.errors[:10])
-    assert not reader.network, "pages tried to reach the network:\n" + "\n".join(
-        sorted(set(reader.network))[:20]
+    assert not visits["_errors"], "JavaScript errors:\n" + "\n".join(
+        visits["_errors"][:10]
     )
+    assert not visits["_network"], "pages tried to reach the network:\n" + "\n".join(
+        sorted(set(visits["_network"]))[:20]
+    )
+
+
+@pytest.mark.browser
+def test_the_console_stays_quiet(visits):
+    """No errors or warnings in the console (the theme's "invalid theme mode" was one)."""
+    assert not visits["_console"], "\n".join(visits["_console"][:10])
+
+
+@pytest.mark.browser
+def test_no_page_scrolls_sideways(visits):
+    """Only code, outputs, tables and display math may scroll, each inside its own box."""
+    wide = [
+        f"{page}: {seen['overflow']} px too wide, e.g. {seen['widest']}"
+        for page, seen in _pages_of(visits).items()
+        if seen["overflow"] > 0
+    ]
+    assert not wide, "\n".join(wide)
+
+
+@pytest.mark.browser
+def test_chapter_pages_stay_within_their_weight_budget(visits):
+    chapters = {
+        page: seen
+        for page, seen in _pages_of(visits).items()
+        if page.startswith("chapters/")
+    }
+    if not chapters:
+        pytest.skip("no chapter in this table of contents")
+    heavy = [
+        f"{page}: {seen['bytes'] / 1e6:.2f} MB"
+        for page, seen in chapters.items()
+        if seen["bytes"] > PAGE_BUDGET
+    ]
+    assert not heavy, (
+        f"chapter pages loading more than {PAGE_BUDGET / 1e6} MB besides their figures:\n"
+        + "\n".join(heavy)
+    )
+
+
+@pytest.mark.browser
+def test_no_serious_accessibility_violations(visits):
+    """axe-core (shipped inside axe-playwright-python, run offline) on every page."""
+    if not visits["_axe"]:
+        pytest.skip(f"axe runs at {AXE_WIDTH} px only")
+    found = [
+        f"{page}: {violation}"
+        for page, seen in _pages_of(visits).items()
+        for violation in seen["axe"]
+    ]
+    assert not found, "\n".join(found[:30])
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 800], ids=lambda w: f"{w}px")
+@pytest.mark.parametrize(
+    "button, drawer",
+    [
+        ("primary-toggle", "#pst-primary-sidebar-modal"),
+        ("secondary-toggle", "#pst-secondary-sidebar-modal"),
+    ],
+    ids=["menu", "contents"],
+)
+def test_phone_and_tablet_buttons_open_their_drawers(browser, width, button, drawer):
+    chapters = [page for page in toc_pages() if page.startswith("chapters/")]
+    reader = OfflineReader(browser, width=width)
+    try:
+        reader.open(chapters[0] if chapters else toc_pages()[0])
+        visible = reader.page.locator(f".{button}:visible")
+        assert visible.count() == 1, f"{visible.count()} visible .{button} buttons"
+        assert not reader.page.locator(drawer).is_visible()
+        visible.tap()
+        reader.page.locator(drawer).wait_for(state="visible", timeout=30_000)
+        links = reader.page.locator(f"{drawer} a:visible")
+        assert links.count() > 0, "the drawer opened empty"
+        reader.page.keyboard.press("Escape")
+        reader.page.locator(drawer).wait_for(state="hidden", timeout=30_000)
+        assert not reader.errors, reader.errors
+    finally:
+        reader.close()
+
+
+@pytest.mark.browser
+def test_wide_screens_have_no_header_bar_of_their_own(browser):
+    """The article's own button row is the only bar: no extra header holding only search."""
+    reader = OfflineReader(browser, width=1400)
+    try:
+        reader.open(toc_pages()[0])
+        header = reader.page.locator("#pst-header")
+        height = header.evaluate("h => h.getBoundingClientRect().height")
+        assert height == 0, f"a header bar {height} px high"
+        search = reader.page.locator(".bd-sidebar-primary .search-button-field")
+        assert search.is_visible(), "no search field in the sidebar"
+    finally:
+        reader.close()
 
 
 @pytest.mark.browser
@@ -420,3 +603,82 @@ def test_search_finds_lstm(reader):
     if (HTML / "chapters" / "03_rnn_lstm.html").is_file():
         assert any("chapters/03_rnn_lstm.html" in href for href in hrefs), hrefs
     assert not reader.network, f"the search reached the network: {reader.network[:5]}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served():
+    """The book served by `make serve` (what README and the intro page tell readers to run),
+    on a free local port; yields its address."""
+    import shutil
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    _require_book()
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    port = _free_port()
+    server = subprocess.Popen(
+        ["make", "-s", "serve", f"PORT={port}"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    address = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(address + "search.html", timeout=2).close()
+                break
+            except OSError:
+                assert server.poll() is None, "make serve exited"
+                time.sleep(0.1)
+        else:
+            pytest.fail("make serve did not answer within 30 s")
+        yield address
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.mark.browser
+def test_served_search_shows_excerpts_without_tex(browser, served):
+    """Served over http (`make serve`), search shows an excerpt of each page found; formulas
+    appear in excerpts as an ellipsis, never as TeX source."""
+    reader = OfflineReader(browser, width=390)
+    reader.context.unroute("**/*")
+    reader.context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(served)
+            else (reader.network.append(route.request.url), route.abort())
+        ),
+    )
+    try:
+        query = "gradient" if any("chapters/" in p for p in toc_pages()) else "book"
+        reader.page.goto(served + f"search.html?q={query}", wait_until="load")
+        excerpts = reader.page.locator("#search-results ul.search li p.context")
+        excerpts.first.wait_for(state="attached", timeout=60_000)
+        reader.page.wait_for_function(
+            "() => !document.querySelector('#search-progress')?.textContent"
+            ".includes('Preparing')",
+            timeout=60_000,
+        )
+        texts = excerpts.all_text_contents()
+        assert texts and all(t.strip() for t in texts[:5]), texts[:5]
+        tex = [t for t in texts if RAW_MATH.search(t) or "\\frac" in t]
+        assert not tex, f"excerpts with TeX source: {tex[:3]}"
+        assert not reader.network, reader.network[:5]
+    finally:
+        reader.close()

@@ -3,12 +3,16 @@
 Sphinx loads MathJax 3 from a CDN by default, and sphinx-thebe (which Jupyter Book 1 always
 loads) adds scripts that fetch thebe from one when a reader presses a button. This extension
 
-- copies MathJax 3 (the ``tex-chtml`` component, its TeX extensions, its web fonts, its menu and
-  accessibility modules) from the ``django-static-mathjax`` package into ``_static/mathjax``
-  of the built site and points ``mathjax_path`` at that copy;
+- copies the parts of MathJax 3 the book uses (the loader, the core, TeX input with its
+  extensions loaded on demand, CommonHTML output with its web fonts, and the assistive MathML
+  that screen readers read) from the ``django-static-mathjax`` package into
+  ``_static/mathjax`` and configures the loader to load just those: no menu, no speech rule
+  engine and its speech maps;
 - removes thebe's scripts, stylesheet and per-page configuration (the book has no thebe button,
   and thebe would fetch its code from a CDN);
 - warns (which fails a ``-W`` build) if any page still loads a script or stylesheet from a URL.
+
+``slim_site`` (its neighbour) then removes what the theme ships but the book does not use.
 """
 
 from __future__ import annotations
@@ -23,10 +27,21 @@ from sphinx.util.fileutil import copy_asset
 
 logger = logging.getLogger(__name__)
 
-MATHJAX_ENTRY = "tex-chtml.js"
-# What tex-chtml.js loads on demand, relative to the MathJax es5 folder: TeX packages (autoload,
-# \require), the CommonHTML web fonts, and the context menu's accessibility and speech modules.
-MATHJAX_PARTS = ("input", "output/chtml", "a11y", "ui", "sre", "adaptors")
+MATHJAX_ENTRY = "startup.js"
+# The components the loader loads on every page with math (MathJax resolves their dependencies:
+# core first, the CommonHTML font data with the output).
+MATHJAX_LOAD = ["input/tex", "output/chtml", "a11y/assistive-mml"]
+# Files copied, relative to the MathJax es5 folder: the components above, the TeX packages that
+# autoload fetches when a page uses one (\boldsymbol, \cancel ...), and the web fonts.
+MATHJAX_FILES = (
+    "startup.js",
+    "core.js",
+    "input/tex.js",
+    "input/tex/extensions",
+    "output/chtml.js",
+    "output/chtml/fonts",
+    "a11y/assistive-mml.js",
+)
 THEBE_ASSETS = ("sphinx-thebe.js", "sphinx-thebe.css")
 
 
@@ -45,8 +60,12 @@ def mathjax_source() -> Path:
 
 
 def use_local_mathjax(app, config) -> None:
-    """Point ``mathjax_path`` (relative to ``_static``) at the copy made by ``copy_mathjax``."""
+    """Point ``mathjax_path`` (relative to ``_static``) at the copy made by ``copy_mathjax``
+    and tell MathJax's loader which components to load from it."""
     config.mathjax_path = f"mathjax/{MATHJAX_ENTRY}"
+    settings = dict(config.mathjax3_config or {})
+    settings["loader"] = {**settings.get("loader", {}), "load": MATHJAX_LOAD}
+    config.mathjax3_config = settings
 
 
 def copy_mathjax(app, exception) -> None:
@@ -55,9 +74,11 @@ def copy_mathjax(app, exception) -> None:
         return
     source = mathjax_source()
     target = Path(app.outdir) / "_static" / "mathjax"
-    copy_asset(str(source / MATHJAX_ENTRY), str(target))
-    for part in MATHJAX_PARTS:
-        copy_asset(str(source / part), str(target / part))
+    for part in MATHJAX_FILES:
+        destination = target / part
+        if (source / part).is_file():
+            destination = destination.parent  # copy_asset copies a file into a folder
+        copy_asset(str(source / part), str(destination))
 
 
 def _is_thebe(asset) -> bool:
