@@ -69,9 +69,12 @@ notebooks: $(STAMP)
 # book/_build/.jupyter_cache: a notebook whose code (and labkit) is unchanged is not run again.
 # Every page is read afresh (--all, seconds) so that every warning is reported on every build;
 # warnings, broken references included (-n), fail it. `make book TOC=my_toc.yml` builds a part.
+# Then the whole book as one page, printed to book/_build/html/book.pdf by headless Chromium.
 book: $(STAMP)
 	$(BIN)/python book/execute.py --toc $(TOC)
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc $(TOC) --path-output book --all -W -n --keep-going
+	$(BIN)/jupyter-book build . --config book/_config.yml --toc $(TOC) --path-output book --builder singlehtml -W -n --keep-going
+	$(BIN)/python book/print_pdf.py book/_build/singlehtml book/_build/html/book.pdf
 
 # Serve the built book at http://localhost:$(PORT)/ (search shows excerpts only over http).
 PORT ?= 8000

@@ -682,3 +682,19 @@ def test_served_search_shows_excerpts_without_tex(browser, served):
         assert not reader.network, reader.network[:5]
     finally:
         reader.close()
+
+
+def test_the_whole_book_is_one_pdf_linked_from_the_first_page(site):
+    """`make book` prints the single-page build to book.pdf (Chromium needed)."""
+    pdf = HTML / "book.pdf"
+    if not CHROMIUM.exists() and not pdf.exists():
+        pytest.skip(f"no PDF without a browser: {CHROMIUM} is not installed")
+    assert pdf.is_file(), "book/_build/html/book.pdf is missing: run `make book`"
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-"), "book.pdf is not a PDF"
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
+    assert pages >= 2 * len(toc_pages()), f"book.pdf has only {pages} pages"
+    root = HTML / toc_pages()[0]
+    links = [url for tag, url in site[root].links if url.endswith("book.pdf")]
+    assert links, f"{toc_pages()[0]} does not link to book.pdf"
+    assert all(_target(root, url)[0] == pdf.resolve() for url in links), links

@@ -68,6 +68,13 @@ def use_local_mathjax(app, config) -> None:
     config.mathjax3_config = settings
 
 
+def math_on_every_page(app) -> None:
+    """The single-page build (the PDF's source) holds every chapter in one page whose own
+    source has no formula: load MathJax there whatever Sphinx counts."""
+    if app.builder.name == "singlehtml":
+        app.set_html_assets_policy("always")
+
+
 def copy_mathjax(app, exception) -> None:
     """Copy the MathJax files the pages load into ``<outdir>/_static/mathjax``."""
     if exception is not None or app.builder.format != "html":
@@ -114,6 +121,7 @@ def drop_remote_assets(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app):
     app.connect("config-inited", use_local_mathjax, priority=900)
+    app.connect("builder-inited", math_on_every_page)
     app.connect("doctree-resolved", drop_thebe_config, priority=900)
     app.connect("html-page-context", drop_remote_assets, priority=900)
     app.connect("build-finished", copy_mathjax)
