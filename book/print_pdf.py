@@ -4,8 +4,8 @@ bundled MathJax in headless Chromium (Debian's), saved with Chromium's own PDF p
     python book/print_pdf.py book/_build/singlehtml book/_build/html/book.pdf
 
 `make book` runs this after building the site and the single-page HTML. Without
-/usr/bin/chromium it says so and writes nothing (exit status 0): the site still builds, and
-the browser tests, which need the same Chromium, are skipped.
+/usr/bin/chromium it says so and writes nothing (exit status 0): the site still builds,
+and the browser tests, which need the same Chromium, are skipped.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ READY = """async () => {
   await Promise.all([...document.images].map(img => img.decode().catch(() => null)));
   await document.fonts.ready;
 }"""
-# Print only the book: no sidebars, buttons or search dialog; figures and code within a page.
+# Print only the book: no sidebars, buttons or search dialog; figures and code within a
+# page.
 PRINT_CSS = """
 .bd-sidebar-primary, .bd-sidebar-secondary, .bd-header-article, .prev-next-area,
 .bd-footer, .bd-footer-content, #pst-search-dialog, .skip-link, .copybtn, .headerlink,
@@ -76,9 +77,9 @@ def print_pdf(source: Path, target: Path) -> None:
 def root_page(folder: Path) -> Path:
     """The single page, copied to the top of ``folder`` where its links point from.
 
-    Jupyter Book writes ``index.html`` as a redirect to the table of contents' root page
-    (``book/intro.html``), but the single-page builder writes that page's links to assets
-    and images relative to the top folder.
+    Jupyter Book writes ``index.html`` as a redirect to the table of contents' root
+    page (``book/intro.html``), but the single-page builder writes that page's links to
+    assets and images relative to the top folder.
     """
     index = folder / "index.html"
     redirect = re.compile(r'http-equiv="Refresh" content="0; url=([^"]+)"')

@@ -29,7 +29,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "book" / "_build" / "html"
-# `make book TOC=other.yml` builds a partial book (say, one chapter) and exports BOOK_TOC to match.
+# `make book TOC=other.yml` builds a partial book (say, one chapter) and exports
+# BOOK_TOC to match.
 TOC = Path(os.environ.get("BOOK_TOC") or ROOT / "book" / "_toc.yml")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,7 +43,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 MATHJAX = "_static/mathjax/startup.js"
-# Elements whose URL the browser loads by itself (unlike <a href>, which a reader follows).
+# Elements whose URL the browser loads by itself (unlike <a href>, which a reader
+# follows).
 LOADED = {
     "script": "src",
     "img": "src",
@@ -279,9 +281,9 @@ def browser():
 
 
 class OfflineReader:
-    """A browser tab ``width`` pixels wide that may read only files: every other request is
-    aborted and recorded; script errors, console errors and warnings, and the bytes of every
-    response are recorded too."""
+    """A browser tab ``width`` pixels wide that may read only files: every other
+    request is aborted and recorded; script errors, console errors and warnings, and the
+    bytes of every response are recorded too."""
 
     def __init__(self, browser, width: int = 1400):
         self.context = browser.new_context(
@@ -383,12 +385,13 @@ INSPECT = """async () => {
 RAW_MATH = re.compile(r"(?<![\\\w])\$[^$\s][^$\n]{0,200}?\$|\\\(|\\\[|\\begin\{")
 # Phone, tablet, desktop.
 WIDTHS = (390, 800, 1400)
-# Bytes a chapter page may load beyond its own figures (scripts, styles, fonts, the page).
+# Bytes a chapter page may load beyond its own figures (scripts, styles, fonts, the
+# page).
 PAGE_BUDGET = 1_500_000
 # axe-core impact levels that fail the accessibility check. axe runs at one width (the
-# desktop layout, where every region of the page shows): on this book's largest pages one run
-# takes tens of seconds. Highlighted code is left out (its colours are the theme's
-# contrast-checked Pygments style): it holds most of a chapter's elements.
+# desktop layout, where every region of the page shows): on this book's largest pages
+# one run takes tens of seconds. Highlighted code is left out (its colours are the
+# theme's contrast-checked Pygments style): it holds most of a chapter's elements.
 BLOCKING_IMPACT = ("serious", "critical")
 AXE_WIDTH = 1400
 AXE_CONTEXT = {"exclude": [["div.highlight"]]}
@@ -405,8 +408,8 @@ def _axe():
 
 @pytest.fixture(scope="module", params=WIDTHS, ids=lambda w: f"{w}px")
 def visits(browser, request) -> dict[str, dict]:
-    """Every page of the book read once at one width: what the reader sees (INSPECT), the
-    console, the bytes loaded, and axe-core's serious and critical violations."""
+    """Every page of the book read once at one width: what the reader sees (INSPECT),
+    the console, the bytes loaded, and axe-core's serious and critical violations."""
     axe = _axe() if request.param == AXE_WIDTH else None
     reader = OfflineReader(browser, width=request.param)
     seen = {}
@@ -482,13 +485,13 @@ def test_every_page_reads_offline_with_math_and_figures(visits):
 
 @pytest.mark.browser
 def test_the_console_stays_quiet(visits):
-    """No errors or warnings in the console (the theme's "invalid theme mode" was one)."""
+    """No errors or warnings in the console ("Got invalid theme mode" was one)."""
     assert not visits["_console"], "\n".join(visits["_console"][:10])
 
 
 @pytest.mark.browser
 def test_no_page_scrolls_sideways(visits):
-    """Only code, outputs, tables and display math may scroll, each inside its own box."""
+    """Only code, outputs, tables and display math may scroll, each in its own box."""
     wide = [
         f"{page}: {seen['overflow']} px too wide, e.g. {seen['widest']}"
         for page, seen in _pages_of(visits).items()
@@ -512,7 +515,7 @@ def test_chapter_pages_stay_within_their_weight_budget(visits):
         if seen["bytes"] > PAGE_BUDGET
     ]
     assert not heavy, (
-        f"chapter pages loading more than {PAGE_BUDGET / 1e6} MB besides their figures:\n"
+        f"chapter pages loading more than {PAGE_BUDGET / 1e6} MB besides figures:\n"
         + "\n".join(heavy)
     )
 
@@ -561,7 +564,7 @@ def test_phone_and_tablet_buttons_open_their_drawers(browser, width, button, dra
 
 @pytest.mark.browser
 def test_wide_screens_have_no_header_bar_of_their_own(browser):
-    """The article's own button row is the only bar: no extra header holding only search."""
+    """The article's own button row is the only bar: no header holding only search."""
     reader = OfflineReader(browser, width=1400)
     try:
         reader.open(toc_pages()[0])
@@ -615,8 +618,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served():
-    """The book served by `make serve` (what README and the intro page tell readers to run),
-    on a free local port; yields its address."""
+    """The book served by `make serve` (what README and the intro page tell readers to
+    run), on a free local port; yields its address."""
     import shutil
     import signal
     import subprocess
@@ -653,8 +656,8 @@ def served():
 
 @pytest.mark.browser
 def test_served_search_shows_excerpts_without_tex(browser, served):
-    """Served over http (`make serve`), search shows an excerpt of each page found; formulas
-    appear in excerpts as an ellipsis, never as TeX source."""
+    """Served over http (`make serve`), search shows an excerpt of each page found;
+    formulas appear in excerpts as an ellipsis, never as TeX source."""
     reader = OfflineReader(browser, width=390)
     reader.context.unroute("**/*")
     reader.context.route(
@@ -698,3 +701,102 @@ def test_the_whole_book_is_one_pdf_linked_from_the_first_page(site):
     links = [url for tag, url in site[root].links if url.endswith("book.pdf")]
     assert links, f"{toc_pages()[0]} does not link to book.pdf"
     assert all(_target(root, url)[0] == pdf.resolve() for url in links), links
+
+
+# --------------------------------------------------------------------------------------
+# The build's own extensions (book/_ext), on small inputs.
+
+
+def _extension(name: str):
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        "git@github.com:me/course.git",
+        "https://user:token@github.com/me/course.git",
+        "ssh://git@github.com/me/course",
+        "https://github.com/me/course/",
+    ],
+)
+def test_a_git_remote_becomes_the_repository_web_address(remote):
+    assert (
+        _extension("repository").web_address(remote) == "https://github.com/me/course"
+    )
+
+
+def test_the_repository_address_comes_from_the_environment_then_git(
+    tmp_path, monkeypatch
+):
+    repository = _extension("repository")
+    monkeypatch.delenv("BOOK_REPOSITORY", raising=False)
+    assert repository.repository_url(tmp_path, "https://x.org/d") == "https://x.org/d"
+    monkeypatch.setenv("BOOK_REPOSITORY", "git@github.com:fork/course.git")
+    assert repository.repository_url(tmp_path, "https://x.org/d") == (
+        "https://github.com/fork/course"
+    )
+
+
+def test_css_purge_keeps_used_and_grouped_selectors_and_drops_unused_ones():
+    slim = _extension("slim_site")
+    css = (
+        ".used{a:1}.unused{b:2}.used,.unused{c:3}"
+        ".x:is(.used,.gone){d:4}@media (min-width:1px){.unused{e:5}.used{f:6}}"
+        ".bs-tooltip-top{g:7}a:not(.gone){h:8}"
+    )
+    out = slim.purge_stylesheet(css, {"used", "x"})
+    assert out == (
+        ".used{a:1}.used{c:3}@media (min-width:1px){.used{f:6}}"
+        ".bs-tooltip-top{g:7}a:not(.gone){h:8}"
+    )
+
+
+def test_code_spans_in_the_text_colour_are_unwrapped_inside_pre_only():
+    slim = _extension("slim_site")
+    css = (
+        'html[data-theme="light"] .highlight { background: #fff; color: #080808 }\n'
+        'html[data-theme="light"] .highlight .n { color: #080808 }\n'
+        'html[data-theme="light"] .highlight .k { color: #0000ff }\n'
+        'html[data-theme="dark"] .highlight { background: #000; color: #F8F8F2 }\n'
+        'html[data-theme="dark"] .highlight .n { color: #F8F8F2 }\n'
+        'html[data-theme="dark"] .highlight .k { color: #ff0000 }\n'
+    )
+    plain = slim.plain_token_classes(css)
+    assert plain == {"n"}
+    html = (
+        '<p><span class="n">x</span></p><pre><span class="k">def</span> '
+        '<span class="n">f</span>():</pre>'
+    )
+    assert slim.unwrap_spans(html, plain) == (
+        '<p><span class="n">x</span></p><pre><span class="k">def</span> f():</pre>'
+    )
+
+
+def test_bibliography_labels_are_author_and_year():
+    from pybtex.database import parse_string
+
+    citations = _extension("citations")
+    bib = parse_string(
+        "@article{a, author={Kingma, Diederik and Ba, Jimmy}, year={2015}}"
+        "@article{b, author={Hochreiter, Sepp}, year={1997}}"
+        "@article{c, author={He, K. and Zhang, X. and Ren, S.}, year={2015}}"
+        "@article{d, author={He, K. and Zhang, X. and Sun, J.}, year={2015}}",
+        "bibtex",
+    )
+    labels = list(
+        citations.AuthorYearLabels().format_labels(list(bib.entries.values()))
+    )
+    assert labels == [
+        "Kingma and Ba, 2015",
+        "Hochreiter, 1997",
+        "He et al., 2015a",
+        "He et al., 2015b",
+    ]

@@ -1,11 +1,12 @@
 """One citation style: author and year, in the text and in the bibliography.
 
 ``bibtex_reference_style: author_year`` writes citations in the text as "[Kingma and Ba,
-2015]", but the bibliography's labels come from the pybtex style, and pybtex's styles number
-their entries ("[1]") or abbreviate them ("[KB15]"). This extension registers the pybtex style
-``authoryear``: pybtex's ``plain`` (entries sorted by author, then year and title) with labels
-"Kingma and Ba, 2015", "Glorot and Bengio, 2010", "He et al., 2015" (letters after the year
-tell apart one author's entries of the same year), so the bibliography reads like the text.
+2015]", but the bibliography's labels come from the pybtex style, and pybtex's styles
+number their entries ("[1]") or abbreviate them ("[KB15]"). This extension registers the
+pybtex style ``authoryear``: pybtex's ``plain`` (entries sorted by author, then year and
+title) with labels "Kingma and Ba, 2015", "Glorot and Bengio, 2010", "He et al., 2015"
+(letters after the year tell apart one author's entries of the same year), so the
+bibliography reads like the text.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pybtex.style.labels import BaseLabelStyle
 
 
 def _surname(person) -> str:
-    """The surname as printed: von part and last names, TeX braces and accents undone."""
+    """The surname as printed: von part and last names, TeX markup undone."""
     from pybtex.richtext import Text
 
     parts = person.rich_prelast_names + person.rich_last_names
@@ -26,7 +27,8 @@ def _surname(person) -> str:
 
 
 def author_year(entry) -> str:
-    """``"Surname, 2015"``, ``"Surname and Other, 2015"`` or ``"Surname et al., 2015"``."""
+    """``"Surname, 2015"``, ``"Surname and Other, 2015"`` or ``"Surname et al., 2015"``
+    (for one, two, three or more authors)."""
     people = entry.persons.get("author") or entry.persons.get("editor") or []
     names = [_surname(person) for person in people]
     if not names:

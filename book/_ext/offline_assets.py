@@ -3,16 +3,17 @@
 Sphinx loads MathJax 3 from a CDN by default, and sphinx-thebe (which Jupyter Book 1 always
 loads) adds scripts that fetch thebe from one when a reader presses a button. This extension
 
-- copies the parts of MathJax 3 the book uses (the loader, the core, TeX input with its
-  extensions loaded on demand, CommonHTML output with its web fonts, and the assistive MathML
-  that screen readers read) from the ``django-static-mathjax`` package into
-  ``_static/mathjax`` and configures the loader to load just those: no menu, no speech rule
-  engine and its speech maps;
+- copies the parts of MathJax 3 the book uses (the loader, the core, TeX input with
+  its extensions loaded on demand, CommonHTML output with its web fonts, and the
+  assistive MathML that screen readers read) from the ``django-static-mathjax`` package
+  into ``_static/mathjax`` and configures the loader to load just those: no menu, no
+  speech rule engine and its speech maps;
 - removes thebe's scripts, stylesheet and per-page configuration (the book has no thebe button,
   and thebe would fetch its code from a CDN);
 - warns (which fails a ``-W`` build) if any page still loads a script or stylesheet from a URL.
 
-``slim_site`` (its neighbour) then removes what the theme ships but the book does not use.
+``slim_site`` (its neighbour) then removes what the theme ships but the book does not
+use.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from sphinx.util.fileutil import copy_asset
 logger = logging.getLogger(__name__)
 
 MATHJAX_ENTRY = "startup.js"
-# The components the loader loads on every page with math (MathJax resolves their dependencies:
-# core first, the CommonHTML font data with the output).
+# The components the loader loads on every page with math (MathJax resolves their
+# dependencies: core first, the CommonHTML font data with the output).
 MATHJAX_LOAD = ["input/tex", "output/chtml", "a11y/assistive-mml"]
-# Files copied, relative to the MathJax es5 folder: the components above, the TeX packages that
-# autoload fetches when a page uses one (\boldsymbol, \cancel ...), and the web fonts.
+# Files copied, relative to the MathJax es5 folder: the components above, the TeX
+# packages that autoload fetches when a page uses one (\boldsymbol, \cancel ...), and
+# the web fonts.
 MATHJAX_FILES = (
     "startup.js",
     "core.js",
@@ -60,8 +62,8 @@ def mathjax_source() -> Path:
 
 
 def use_local_mathjax(app, config) -> None:
-    """Point ``mathjax_path`` (relative to ``_static``) at the copy made by ``copy_mathjax``
-    and tell MathJax's loader which components to load from it."""
+    """Point ``mathjax_path`` (relative to ``_static``) at the copy ``copy_mathjax``
+    makes, and tell MathJax's loader which components to load from it."""
     config.mathjax_path = f"mathjax/{MATHJAX_ENTRY}"
     settings = dict(config.mathjax3_config or {})
     settings["loader"] = {**settings.get("loader", {}), "load": MATHJAX_LOAD}
@@ -69,8 +71,8 @@ def use_local_mathjax(app, config) -> None:
 
 
 def math_on_every_page(app) -> None:
-    """The single-page build (the PDF's source) holds every chapter in one page whose own
-    source has no formula: load MathJax there whatever Sphinx counts."""
+    """The single-page build (the PDF's source) holds every chapter in one page whose
+    own source has no formula: load MathJax there whatever Sphinx counts."""
     if app.builder.name == "singlehtml":
         app.set_html_assets_policy("always")
 

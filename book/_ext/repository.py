@@ -1,15 +1,16 @@
 """The repository's address, in one place, for every page that names it.
 
-The launch, repository and issue buttons and the set-up page's install line all point at the
-course's repository. Its address is read, in this order, from
+The launch, repository and issue buttons and the set-up page's install line all point at
+the course's repository. Its address is read, in this order, from
 
-1. the environment variable ``BOOK_REPOSITORY`` (``make book BOOK_REPOSITORY=https://...``);
+1. the environment variable ``BOOK_REPOSITORY`` (``make book
+   BOOK_REPOSITORY=https://...``);
 2. ``git remote get-url origin`` of the checkout being built (a fork or a Classroom copy
    names itself);
 3. ``repository.url`` in ``book/_config.yml``, the documented default.
 
-The theme's buttons read ``html_theme_options["repository_url"]``; pages write
-``{{ repository_url }}`` (also inside code blocks), replaced here before they are parsed.
+The theme's buttons read ``html_theme_options["repository_url"]``; pages write ``{{
+repository_url }}`` (also inside code blocks), replaced here before they are parsed.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 PLACEHOLDER = "{{ repository_url }}"
-# git@github.com:owner/name.git, ssh://git@github.com/owner/name, https://github.com/owner/name
+# git@github.com:owner/name.git, ssh://git@github.com/owner/name,
+# https://github.com/owner/name
 _SCP = re.compile(r"^[\w.-]+@([\w.-]+):(.+)$")
 
 
 def web_address(remote: str) -> str:
-    """The https address of a git remote URL, without credentials or a ``.git`` suffix."""
+    """The https address of a git remote URL, without credentials or ``.git``."""
     remote = remote.strip()
     scp = _SCP.match(remote)
     if scp:
@@ -40,7 +42,7 @@ def web_address(remote: str) -> str:
 
 
 def origin(folder: Path) -> str | None:
-    """The web address of the ``origin`` remote of the git checkout at ``folder``, if any."""
+    """The web address of the checkout's ``origin`` remote at ``folder``, if any."""
     try:
         found = subprocess.run(
             ["git", "remote", "get-url", "origin"],

@@ -1,25 +1,26 @@
 """Ship only what the pages use: the built site, lightened after the build.
 
-pydata-sphinx-theme ships Font Awesome twice, as a 1.5 MB script that swaps icons for SVG and
-as web fonts (with TrueType fallbacks) behind its stylesheet, plus source maps of its scripts
-and styles, and it loads the search index (and Sphinx's search code) on every page so that
-search-as-you-type could work, which this book does not turn on. After an HTML build this
-extension
+pydata-sphinx-theme ships Font Awesome twice, as a 1.5 MB script that swaps icons for
+SVG and as web fonts (with TrueType fallbacks) behind its stylesheet, plus source maps
+of its scripts and styles, and it loads the search index (and Sphinx's search code) on
+every page so that search-as-you-type could work, which this book does not turn on.
+After an HTML build this extension
 
-- removes every source map and the Font Awesome script (the stylesheet's web fonts draw the
-  same icons), and drops that script's tag from every page;
-- cuts the three icon fonts down to the glyphs of the icons the pages and scripts name, as
-  small WOFF files (zlib: no brotli needed), and drops the stylesheet rules of every other
-  icon and the WOFF2 and TrueType originals;
-- drops, from every stylesheet of the theme and its extensions, the rules whose selectors
-  name a class that no page and no script of the site contains (Bootstrap's utilities,
-  components the book does not use); a class a script builds from pieces keeps its rules
-  through ``DYNAMIC_PREFIXES``;
-- loads ``searchindex.js``, ``searchtools.js`` and ``language_data.js`` only on the search
-  page;
+- removes every source map and the Font Awesome script (the stylesheet's web fonts draw
+  the same icons), and drops that script's tag from every page;
+- cuts the three icon fonts down to the glyphs of the icons the pages and scripts name,
+  as small WOFF files (zlib: no brotli needed), and drops the stylesheet rules of every
+  other icon and the WOFF2 and TrueType originals;
+- drops, from every stylesheet of the theme and its extensions, the rules whose
+  selectors name a class that no page and no script of the site contains (Bootstrap's
+  utilities, components the book does not use); a class a script builds from pieces
+  keeps its rules through ``DYNAMIC_PREFIXES``;
+- loads ``searchindex.js``, ``searchtools.js`` and ``language_data.js`` only on the
+  search page;
 - gives bibliography entries the ARIA role their list requires (``listitem``);
-- unwraps the highlighted-code spans whose class draws text in the code block's own colour
-  in every theme (names, punctuation, white space): the same look in a third fewer bytes.
+- unwraps the highlighted-code spans whose class draws text in the code block's own
+  colour in every theme (names, punctuation, white space): the same look in a third
+  fewer bytes.
 
 The browser tests hold the result to a page-weight budget (tests/test_book.py).
 """
@@ -45,7 +46,8 @@ SEARCH_SCRIPTS = re.compile(
     r'\s*<script src="[^"]*(?:_static/searchtools\.js|_static/language_data\.js|'
     r'searchindex\.js)"></script>'
 )
-# One icon rule of the theme's stylesheet: `.fa-bars:before,.fa-navicon:before{content:"\f0c9"}`
+# One icon rule of the theme's stylesheet:
+# `.fa-bars:before,.fa-navicon:before{content:"\f0c9"}`
 ICON_RULE = re.compile(r'((?:\.fa-[\w-]+:(?::)?before,?)+)\{content:"\\([0-9a-f]+)"\}')
 ICON_CLASS = re.compile(r"\bfa-([a-z0-9-]+)")
 # Classes that scripts compose at run time ("bs-tooltip-" + placement, MathJax's mjx-*).
@@ -81,7 +83,7 @@ def _used_icons(outdir: Path, pages: list[Path]) -> set[str]:
 
 
 def _blocks(css: str) -> list[tuple[str, str | None]]:
-    """The top-level blocks of a stylesheet: (prelude, body), or (text, None) for a tail."""
+    """The top-level blocks of a stylesheet: (prelude, body), or (tail, None)."""
     blocks, i = [], 0
     while i < len(css):
         start = css.find("{", i)
@@ -101,7 +103,7 @@ def _blocks(css: str) -> list[tuple[str, str | None]]:
 
 
 def _selectors(prelude: str) -> list[str]:
-    """The comma-separated selectors of a rule, commas inside ``:is(a, b)`` left alone."""
+    """The comma-separated selectors of a rule (commas inside ``:is(a, b)`` stay)."""
     parts, depth, start = [], 0, 0
     for i, char in enumerate(prelude):
         depth += {"(": 1, ")": -1}.get(char, 0)
@@ -112,8 +114,9 @@ def _selectors(prelude: str) -> list[str]:
 
 
 def purge_stylesheet(css: str, tokens: set[str]) -> str:
-    """Keep the selectors whose classes all occur in ``tokens`` (the words of the site's pages
-    and scripts) or start with a ``DYNAMIC_PREFIXES`` entry; drop rules left with none."""
+    """Keep the selectors whose classes all occur in ``tokens`` (the words of the site's
+    pages and scripts) or start with a ``DYNAMIC_PREFIXES`` entry; drop rules left with
+    none."""
 
     def known(selector: str) -> bool:
         classes = SELECTOR_CLASS.findall(NOT_PSEUDO.sub("", selector))
@@ -136,8 +139,8 @@ def purge_stylesheet(css: str, tokens: set[str]) -> str:
 
 
 def slim_stylesheet(css: str, used: set[str]) -> tuple[str, set[int]]:
-    """Drop the rules of unused icons and the TrueType fallbacks, and load the icon fonts as
-    WOFF; return the code points of the icons kept."""
+    """Drop the rules of unused icons and the TrueType fallbacks, and load the icon
+    fonts as WOFF; return the code points of the icons kept."""
     keep: set[int] = set()
 
     def rule(match: re.Match) -> str:
@@ -153,8 +156,8 @@ def slim_stylesheet(css: str, used: set[str]) -> tuple[str, set[int]]:
 
 
 def subset_font(truetype: Path, codepoints: set[int], woff: Path) -> int:
-    """Write the glyphs of ``codepoints`` from ``truetype`` to the WOFF file ``woff``; return
-    its size in bytes."""
+    """Write the glyphs of ``codepoints`` from ``truetype`` to the WOFF file ``woff``;
+    return its size in bytes."""
     options = subset.Options()
     options.flavor = "woff"  # zlib: no brotli module needed, and a few KB either way
     options.layout_features = []
@@ -168,7 +171,7 @@ def subset_font(truetype: Path, codepoints: set[int], woff: Path) -> int:
 
 
 def plain_token_classes(pygments_css: str) -> set[str]:
-    """Pygments classes whose only style, in every theme, is the code block's own colour."""
+    """Pygments classes whose only style, in every theme, is the code block's colour."""
     base, styles = {}, {}
     for theme, cls, body in PYGMENTS_RULE.findall(pygments_css):
         color = re.search(r"(?:^|;)\s*color:\s*([^;]+?)\s*(?:;|$)", body)
@@ -184,7 +187,8 @@ def plain_token_classes(pygments_css: str) -> set[str]:
 
 
 def unwrap_spans(html: str, classes: set[str]) -> str:
-    """Replace ``<span class="c">text</span>`` by ``text`` inside ``<pre>`` for ``classes``."""
+    """Replace ``<span class="c">text</span>`` by ``text`` inside ``<pre>``, for each
+    class ``c`` of ``classes``."""
     if not classes:
         return html
     names = "|".join(map(re.escape, sorted(classes)))
@@ -202,8 +206,8 @@ def slim(app, exception) -> None:
     for page in pages:
         text = page.read_text(encoding="utf-8")
         slimmer = unwrap_spans(ICON_SCRIPT.sub("", text), plain)
-        # docutils marks bibliography entries "doc-biblioentry" inside a role="list": ARIA
-        # 1.2 dropped that role, and a list may only hold list items.
+        # docutils marks bibliography entries "doc-biblioentry" inside a role="list":
+        # ARIA 1.2 dropped that role, and a list may only hold list items.
         slimmer = slimmer.replace('role="doc-biblioentry"', 'role="listitem"')
         if page.name != "search.html":
             slimmer = SEARCH_SCRIPTS.sub("", slimmer)
