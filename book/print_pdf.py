@@ -10,11 +10,14 @@ and the browser tests, which need the same Chromium, are skipped.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium, or another Chromium-based browser named by BOOK_CHROMIUM (the Pages
+# workflow uses the runner's Google Chrome).
+CHROMIUM = Path(os.environ.get("BOOK_CHROMIUM", "/usr/bin/chromium"))
 # Wait until MathJax has typeset every formula and every image has decoded.
 READY = """async () => {
   const start = Date.now();

@@ -17,7 +17,8 @@ After an HTML build this extension
   keeps its rules through ``DYNAMIC_PREFIXES``;
 - loads ``searchindex.js``, ``searchtools.js`` and ``language_data.js`` only on the
   search page;
-- gives bibliography entries the ARIA role their list requires (``listitem``);
+- gives bibliography entries the ARIA role their list requires (``listitem``) and the
+  sidebar's chevron-only expand buttons a name;
 - unwraps the highlighted-code spans whose class draws text in the code block's own
   colour in every theme (names, punctuation, white space): the same look in a third
   fewer bytes.
@@ -56,6 +57,8 @@ SELECTOR_CLASS = re.compile(r"\.(-?[_a-zA-Z][\w-]*)")
 NOT_PSEUDO = re.compile(r":not\([^()]*\)|\[[^\]]*\]|\"[^\"]*\"")
 COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 GROUPING_RULES = ("@media", "@supports", "@layer", "@container")
+TOGGLE = '<summary><span class="toctree-toggle" role="presentation">'
+NAMED_TOGGLE = '<summary aria-label="Pages in this section">'
 PRE_BLOCK = re.compile(r"<pre>.*?</pre>", re.DOTALL)
 PYGMENTS_RULE = re.compile(
     r'html\[data-theme="(\w+)"\] \.highlight (?:\.([\w-]+) )?\{([^}]*)\}'
@@ -209,6 +212,8 @@ def slim(app, exception) -> None:
         # docutils marks bibliography entries "doc-biblioentry" inside a role="list":
         # ARIA 1.2 dropped that role, and a list may only hold list items.
         slimmer = slimmer.replace('role="doc-biblioentry"', 'role="listitem"')
+        # The sidebar's expand buttons show only a chevron: give them a name.
+        slimmer = slimmer.replace(TOGGLE, TOGGLE.replace("<summary>", NAMED_TOGGLE))
         if page.name != "search.html":
             slimmer = SEARCH_SCRIPTS.sub("", slimmer)
         if slimmer != text:

@@ -1,8 +1,9 @@
-// Display equations wider than the column scroll inside their own box (book.css). A reader
+// Formulas wider than the column scroll inside their own box (book.css). A reader
 // without a mouse must be able to reach such a box to scroll it: it joins the tab order,
 // named for screen readers, while (and only while) it is too wide for the column.
 function markScrollableMath() {
-  document.querySelectorAll('div.math mjx-container[display="true"]').forEach((box) => {
+  const boxes = 'div.math mjx-container[display="true"], span.math mjx-container';
+  document.querySelectorAll(boxes).forEach((box) => {
     if (box.scrollWidth > box.clientWidth + 1) {
       box.tabIndex = 0;
       box.setAttribute("role", "region");
