@@ -9,18 +9,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 PALETTE = ("#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2e4057")
-# Each colour of the cycle comes with its own dash pattern and marker, so lines stay apart in
-# grey print and for readers who do not tell the colours apart.
+# Each colour of the cycle comes with its own dash pattern and marker, so lines stay
+# apart in grey print and for readers who do not tell the colours apart.
 DASHES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)))
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
-# The book's text column is about 7.5 inches at 100 dpi; a figure drawn that wide or narrower
-# shows its 10-point text at 13 pixels or more.
-COLUMN_WIDTH = 7.5
 
 
 def use_style() -> None:
-    """The course's matplotlib look: sized for the book's column (text at least 10 points
-    at 100 dpi), light grid, a colour-blind-safe cycle whose lines also differ by dash."""
+    """The course's matplotlib look: sized for the book's column (about 7.5 inches at
+    100 dpi, where 10-point text shows at 13 pixels or more), light grid, and a
+    colour-blind-safe cycle whose lines also differ by dash."""
     plt.rcParams.update(
         {
             "figure.figsize": (6.4, 4.0),
@@ -105,8 +103,8 @@ def curves(
     end_labels: bool = False,
     **plot_kw,
 ):
-    """One line per entry of ``series`` (name -> 1-D values), with a legend, or with each
-    name written at the end of its line (``end_labels=True``)."""
+    """One line per entry of ``series`` (name -> 1-D values), with a legend, or with
+    each name written at the end of its line (``end_labels=True``)."""
     if not series:
         raise ValueError("series must name at least one curve")
     ax = _axes(ax)

@@ -1,19 +1,21 @@
 """The built book, read as a reader would, with no network.
 
-`make book` builds the site into book/_build/html (`make test` builds it first). These tests
+`make book` builds the site into book/_build/html (`make test` builds it first).
+These tests
 
-- check every internal link of the built HTML: each relative href/src (and each url() of a
-  stylesheet) names a file that exists, and each #anchor names an element of its page;
-- check that no page loads a script, stylesheet, font or image from the network, and that every
-  page of the table of contents was built;
-- open every page in headless Chromium with every non-file request aborted, and check that the
-  math is typeset by the bundled MathJax (no raw TeX left, no TeX errors), that every image
-  loads, that the "next" links walk the whole book in table-of-contents order, and that the
-  search page finds "LSTM".
+- check every internal link of the built HTML: each relative href/src (and each url() of
+  a stylesheet) names a file that exists, and each #anchor names an element of its page;
+- check that no page loads a script, stylesheet, font or image from the network, and
+  that every page of the table of contents was built;
+- open every page in headless Chromium with every non-file request aborted, and check
+  that the math is typeset by the bundled MathJax (no raw TeX left, no TeX errors), that
+  every image loads, that the "next" links walk the whole book in table-of-contents
+  order, and that the search page finds "LSTM".
 
-The browser tests (marker `browser`) are skipped, saying why, where Debian's Chromium is not
-installed (`apt-get install chromium`; .ci/run installs it). For a book built from another table
-of contents (`make book TOC=...`), set BOOK_TOC to the same file (`make test TOC=...` does).
+The browser tests (marker `browser`) are skipped, saying why, where Debian's Chromium is
+not installed (`apt-get install chromium`; .ci/run installs it). For a book built from
+another table of contents (`make book TOC=...`), set BOOK_TOC to the same file
+(`make test TOC=...` does).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def _require_book() -> None:
 
 
 def toc_pages() -> list[str]:
-    """The pages of book/_toc.yml in reading order, as paths relative to the site root."""
+    """The pages of book/_toc.yml in reading order, as paths from the site root."""
     toc = yaml.safe_load(TOC.read_text())
     pages = [toc["root"]]
 
@@ -129,7 +131,7 @@ def _is_remote(url: str) -> bool:
 
 
 def _site_pages() -> list[Path]:
-    """Every HTML page of the site (the theme's template snippets under _static excluded)."""
+    """Every HTML page of the site (not the theme's template snippets in _static)."""
     return sorted(
         p
         for p in HTML.rglob("*.html")
@@ -257,7 +259,7 @@ def test_math_pages_load_the_bundled_mathjax(site):
             )
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # In the browser, offline.
 
 
@@ -356,7 +358,8 @@ INSPECT = """async () => {
   await Promise.all(images.map(img => img.decode().catch(() => null)));
   await document.fonts.ready;
   const article = (document.querySelector('article') || document.body).cloneNode(true);
-  article.querySelectorAll('pre, code, script, style, mjx-container, .highlight, .MathJax')
+  article.querySelectorAll(
+    'pre, code, script, style, mjx-container, .highlight, .MathJax')
     .forEach(node => node.remove());
   const root = document.documentElement;
   return {
@@ -366,7 +369,9 @@ INSPECT = """async () => {
     untypeset: math.filter(node => !node.querySelector('mjx-container'))
                    .slice(0, 3).map(node => node.textContent.slice(0, 80)),
     texErrors: [...document.querySelectorAll('mjx-merror')]
-                   .slice(0, 3).map(node => node.getAttribute('data-mjx-error') || node.textContent),
+                   .slice(0, 3)
+                   .map(node => node.getAttribute('data-mjx-error')
+                                || node.textContent),
     images: images.length,
     brokenImages: images.filter(img => !(img.complete && img.naturalWidth > 0))
                         .map(img => img.getAttribute('src')),

@@ -1,11 +1,11 @@
 """Re-run the notebooks when labkit changes, not only when their own code does.
 
-myst-nb's execution cache (jupyter-cache) keys a notebook by its code cells, so an unchanged
-notebook is not executed again. But every chapter imports ``labkit``: after an edit to the
-package, the cached outputs may no longer be what the notebook prints. This extension keeps a
-fingerprint of ``labkit`` (its files) and of the pinned dependencies (``pyproject.toml``) next to
-the cache, and empties the cache when the fingerprint changes, so the next build executes every
-notebook against the code it documents.
+myst-nb's execution cache (jupyter-cache) keys a notebook by its code cells, so an
+unchanged notebook is not executed again. But every chapter imports ``labkit``: after an
+edit to the package, the cached outputs may no longer be what the notebook prints. This
+extension keeps a fingerprint of ``labkit`` (its files) and of the pinned dependencies
+(``pyproject.toml``) next to the cache, and empties the cache when the fingerprint
+changes, so the next build executes every notebook against the code it documents.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ STAMP = "labkit.sha256"
 
 
 def fingerprint(repository: Path) -> str:
-    """SHA-256 over labkit's files (path and bytes, in sorted order) and pyproject.toml."""
+    """SHA-256 over labkit's files (path and bytes, sorted) and pyproject.toml."""
     digest = hashlib.sha256()
     files = sorted(
         p

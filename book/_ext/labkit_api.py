@@ -1,8 +1,8 @@
-"""The API pages: show a class's public ancestors instead of labkit's private base classes.
+"""The API pages: show a class's public ancestors, not labkit's private base classes.
 
-``RNN`` and ``LSTM`` share a private ``_RecurrentLayer``, the losses a private ``_Loss``: those
-bases are implementation details with no page of their own, so "Bases:" lists the nearest
-public classes they derive from (``Module``) instead.
+``RNN`` and ``LSTM`` share a private ``_RecurrentLayer``, the losses a private
+``_Loss``: those bases are implementation details with no page of their own, so "Bases:"
+lists the nearest public classes they derive from (``Module``) instead.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def _public(bases) -> list[type]:
 
 
 def public_bases(app, name, obj, options, bases: list) -> None:
-    """autodoc-process-bases: replace private bases, in place, by their public ancestors."""
+    """autodoc-process-bases: replace private bases, in place, by public ancestors."""
     bases[:] = _public(bases)
 
 

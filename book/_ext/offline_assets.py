@@ -1,16 +1,19 @@
-"""Make the built book readable with no network: MathJax from a PyPI package, no CDN assets.
+"""Make the built book readable with no network: MathJax from a PyPI package, no CDN
+assets.
 
-Sphinx loads MathJax 3 from a CDN by default, and sphinx-thebe (which Jupyter Book 1 always
-loads) adds scripts that fetch thebe from one when a reader presses a button. This extension
+Sphinx loads MathJax 3 from a CDN by default, and sphinx-thebe (which Jupyter Book 1
+always loads) adds scripts that fetch thebe from one when a reader presses a button.
+This extension
 
-- copies the parts of MathJax 3 the book uses (the loader, the core, TeX input with
-  its extensions loaded on demand, CommonHTML output with its web fonts, and the
-  assistive MathML that screen readers read) from the ``django-static-mathjax`` package
-  into ``_static/mathjax`` and configures the loader to load just those: no menu, no
-  speech rule engine and its speech maps;
-- removes thebe's scripts, stylesheet and per-page configuration (the book has no thebe button,
-  and thebe would fetch its code from a CDN);
-- warns (which fails a ``-W`` build) if any page still loads a script or stylesheet from a URL.
+- copies the parts of MathJax 3 the book uses (the loader, the core, TeX input with its
+  extensions loaded on demand, CommonHTML output with its web fonts, and the assistive
+  MathML that screen readers read) from the ``django-static-mathjax`` package into
+  ``_static/mathjax`` and configures the loader to load just those: no menu, no speech
+  rule engine and its speech maps;
+- removes thebe's scripts, stylesheet and per-page configuration (the book has no thebe
+  button, and thebe would fetch its code from a CDN);
+- warns (which fails a ``-W`` build) if any page still loads a script or stylesheet from
+  a URL.
 
 ``slim_site`` (its neighbour) then removes what the theme ships but the book does not
 use.
@@ -105,7 +108,7 @@ def drop_thebe_config(app, doctree, docname) -> None:
 
 
 def drop_remote_assets(app, pagename, templatename, context, doctree) -> None:
-    """Remove thebe's assets from the page; warn about any script or stylesheet with a URL."""
+    """Remove thebe's assets; warn of any script or stylesheet loaded from a URL."""
     for key in ("script_files", "css_files"):
         assets = context.get(key)
         if assets is None:
