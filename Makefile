@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 
 # First, in about a second: the code is formatted as `ruff format` leaves it
 # ([tool.ruff] in pyproject.toml), and no line of labkit, its tests or its benchmarks
-# is over 88 characters (E501). LINE_EXCLUDE lists the files not yet held to that.
+# is over 88 characters (E501).
 # Then each notebook is executed once per change, not twice per run:
 # 1. book/execute.py runs the notebooks of $(TOC) whose code (or labkit) changed, one
 #    per CPU at a time, into the execution cache the book build reads
@@ -47,11 +47,9 @@ $(STAMP): pyproject.toml
 # processes: they start with a filtered environment, and the forked children that run
 # submissions can write no file and leave by os._exit, so coverage could save nothing;
 # the worker's code that the tests run in-process is measured.
-LINE_EXCLUDE := labkit/plots.py,tests/test_book.py
 test: $(STAMP)
 	$(BIN)/ruff format --check --quiet labkit tests benchmarks chapters solutions
-	$(BIN)/ruff check --quiet --select E501 labkit tests benchmarks \
-		$(if $(LINE_EXCLUDE),--extend-exclude $(LINE_EXCLUDE))
+	$(BIN)/ruff check --quiet --select E501 labkit tests benchmarks
 	$(BIN)/python book/execute.py --toc $(TOC)
 	LABKIT_REQUIRE_EXECUTED=1 $(BIN)/python -m pytest -n auto tests \
 		--ignore=tests/test_book.py --cov=labkit --cov-report=term-missing:skip-covered
