@@ -1,0 +1,76 @@
+"""nbval's runs feed the book: each notebook is executed once per ``make test``.
+
+nbval is the notebook test (``--nbval-lax``: every code cell of a chapter or solution runs
+in a fresh kernel, and none may raise). When every code cell of a notebook has run and
+passed, the outputs nbval collected are put into that notebook's cells and the executed
+notebook is stored in the execution cache the book build reads
+(``book/_build/.jupyter_cache``, myst-nb's ``execute_notebooks: cache``). The build then
+finds every notebook there and executes none. A notebook with a failed or skipped cell is
+not stored, so the build runs it itself and reports the same error.
+
+The cache is emptied first when labkit or the pins changed since it was filled
+(``book/_ext/execution_cache.py``), as the book build would.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parent
+CACHE = REPOSITORY / "book" / "_build" / ".jupyter_cache"
+
+
+def _nbval_running(config: pytest.Config) -> bool:
+    return bool(
+        config.getoption("nbval", False) or config.getoption("nbval_lax", False)
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any notebook runs (in the main process only), empty a stale cache."""
+    if _nbval_running(config) and not hasattr(config, "workerinput"):
+        sys.path.insert(0, str(REPOSITORY / "book" / "_ext"))
+        from execution_cache import refresh
+
+        refresh(CACHE, REPOSITORY)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each nbval cell's outputs; store the notebook once all of them passed."""
+    report = (yield).get_result()
+    notebook = item.parent
+    if not hasattr(item, "test_outputs") or not hasattr(notebook, "nb"):
+        return  # not an nbval cell
+    if report.failed or report.skipped:
+        notebook.book_cache_spoiled = True
+    if call.when != "call" or not report.passed or item.test_outputs is None:
+        return
+    item.cell.outputs = item.test_outputs
+    item.cell.execution_count = item.cell_num + 1
+    ran = getattr(notebook, "book_cache_ran", 0) + 1
+    notebook.book_cache_ran = ran
+    code_cells = sum(cell.cell_type == "code" for cell in notebook.nb.cells)
+    if ran == code_cells and not getattr(notebook, "book_cache_spoiled", False):
+        _store(notebook.nb, Path(str(notebook.fspath)))
+
+
+def _store(nb, path: Path) -> None:
+    """Put the executed notebook into the book's execution cache (retrying a busy db)."""
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(5):
+        try:
+            get_cache(CACHE).cache_notebook_bundle(
+                CacheBundleIn(nb, str(path)), check_validity=False, overwrite=True
+            )
+            return
+        except OperationalError:  # another worker is writing the same SQLite file
+            time.sleep(0.5 * (attempt + 1))
+    raise RuntimeError(f"could not store {path} in the execution cache {CACHE}")
