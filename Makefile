@@ -34,25 +34,23 @@ $(STAMP): pyproject.toml
 # First, in about a second: the code is formatted as `ruff format` leaves it
 # ([tool.ruff] in pyproject.toml), and no line of labkit, its tests or its benchmarks
 # is over 88 characters (E501).
-# Then each notebook is executed once per change, not twice per run:
-# 1. book/execute.py runs the notebooks of $(TOC) whose code (or labkit) changed, one
-#    per CPU at a time, into the execution cache the book build reads
-#    (book/_build/.jupyter_cache);
-# 2. labkit's tests run in parallel (-n auto), with coverage of labkit; among them
-#    tests/test_notebooks.py checks those executions as nbval --nbval-lax would (every
-#    cell of every chapter and solution ran its current code, none raised);
-# 3. the book build finds every notebook in the cache and executes none; then the
+# Then each notebook is executed once, by nbval, the notebook test:
+# 1. labkit's tests run in parallel (-n auto, one worker per core), with coverage;
+# 2. nbval runs every chapter and solution in a fresh kernel, one notebook per worker
+#    at a time (--nbval-lax: every cell must run without an error; stored outputs are
+#    stripped). conftest.py puts each notebook whose cells all passed, outputs included,
+#    into the execution cache the book build reads (book/_build/.jupyter_cache);
+# 3. the book build finds every notebook in that cache and executes none; then the
 #    built book is read in a browser with the network blocked (tests/test_book.py).
-# `make notebooks` still runs nbval on its own. Coverage leaves out the grader's worker
-# processes: they start with a filtered environment, and the forked children that run
-# submissions can write no file and leave by os._exit, so coverage could save nothing;
-# the worker's code that the tests run in-process is measured.
+# Coverage leaves out the grader's sandboxed workers: they run in bubblewrap with a
+# read-only view that holds no labkit and no coverage, so nothing could be recorded; the
+# worker's code that the tests run in-process is measured.
 test: $(STAMP)
 	$(BIN)/ruff format --check --quiet labkit tests benchmarks chapters solutions
 	$(BIN)/ruff check --quiet --select E501 labkit tests benchmarks
-	$(BIN)/python book/execute.py --toc $(TOC)
-	LABKIT_REQUIRE_EXECUTED=1 $(BIN)/python -m pytest -n auto tests \
-		--ignore=tests/test_book.py --cov=labkit --cov-report=term-missing:skip-covered
+	$(BIN)/python -m pytest -n auto tests --ignore=tests/test_book.py \
+		--cov=labkit --cov-report=term-missing:skip-covered
+	$(MAKE) notebooks
 	$(MAKE) book
 	BOOK_TOC=$(TOC) $(BIN)/python -m pytest tests/test_book.py -p no:cacheprovider
 

@@ -1,12 +1,11 @@
 """Execute the book's notebooks once, in parallel, into the cache the book build reads.
 
-``make test`` runs this first. Every notebook of the table of contents whose code (or
+``make book`` runs this first. Every notebook of the table of contents whose code (or
 labkit, or a pin) changed since its last execution runs, one per CPU at a time, through
 jupyter-cache into ``book/_build/.jupyter_cache``, the cache ``jupyter-book build``
-(``execute_notebooks: cache``) reads: the book build then finds every notebook there and
-executes none, and ``tests/test_notebooks.py`` checks the same executions (each notebook
-ran its current code and no cell raised: what nbval checks on notebooks stored without
-outputs). So each notebook runs once per change instead of twice per ``make test``.
+(``execute_notebooks: cache``) reads, so the build itself executes none. Under
+``make test`` nbval has already filled that cache (``conftest.py``) and nothing is left
+to run here: each notebook runs once per ``make test``.
 
 Usage: ``python book/execute.py [--toc book/_toc.yml]``; exit status 1 if any notebook
 raised, with the tracebacks printed.
