@@ -871,6 +871,65 @@ def test_nothing_an_attacker_starts_outlives_the_grader(school):
     assert school.csv.read_bytes() == run.csv_bytes
 
 
+# A correct submission that leaves a token behind in every place a later one might look.
+LEAVES = """import builtins, os, sys, tempfile, types
+import numpy as np
+
+TOKEN = {token!r}
+for folder in {{tempfile.gettempdir(), "/tmp", "/dev/shm", os.getcwd()}}:
+    try:
+        with open(os.path.join(folder, "left-behind.txt"), "w") as f:
+            f.write(TOKEN)
+    except OSError:
+        pass
+os.environ["LEFT_BEHIND"] = TOKEN
+builtins.LEFT_BEHIND = np.LEFT_BEHIND = TOKEN
+sys.modules["left_behind"] = types.SimpleNamespace(token=TOKEN)
+
+
+def add_bias(X, b, *, scale=1.0):
+    return scale * X + b
+"""
+
+# Looks for what an earlier submission left in the same worker.
+FINDS = """
+import builtins, os, sys, tempfile
+WON = False
+for folder in {tempfile.gettempdir(), "/tmp", "/dev/shm", os.getcwd()}:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        continue
+    for name in names:
+        try:
+            with open(os.path.join(folder, name)) as f:
+                WON |= TOKEN in f.read()
+        except (OSError, UnicodeDecodeError):
+            pass
+WON |= os.environ.get("LEFT_BEHIND") == TOKEN
+WON |= getattr(builtins, "LEFT_BEHIND", None) == TOKEN
+WON |= getattr(sys.modules.get("numpy"), "LEFT_BEHIND", None) == TOKEN
+WON |= "left_behind" in sys.modules
+"""
+
+
+def test_a_submission_finds_nothing_an_earlier_one_left(school):
+    """One worker slot grades a submission that leaves a token in files, the environment
+    and modules, then an attacker looking for it: the warm worker is reused, the token
+    is not."""
+    leaver = school.notebook("victim0", **{"99.1": LEAVES.format(token=school.token)})
+    attacker = school.notebook(
+        "attacker", **{"99.1": attack_cell(FINDS, TOKEN=school.token)}
+    )
+    victim = school.notebook("victim1")
+    run = school.grade([leaver, attacker, victim], jobs=1, timeout=30)
+    assert run.code == 0, run.stderr
+    assert score(run, "victim0") == 6 and score(run, "victim1") == 6
+    assert_attacker_lost(run)
+    assert score(run, "attacker") == 4
+    assert_no_leftovers(school)
+
+
 # --------------------------------------------------------------------- cache poisoning
 
 # Rewrites every verdict in the cache as full marks and zeroes every cached expected
