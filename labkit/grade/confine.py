@@ -8,8 +8,8 @@ PID 1 of the new PID namespace; the caller stays behind as a monitor that waits 
 runner and exits with its status. When the monitor or the runner is killed, the kernel
 kills every process of the namespace: nothing of the notebook outlives its verdict.
 
-The runner then calls ``private_filesystem()``: a fresh, size-limited tmpfs on ``/tmp``
-(its only writable place), ``/proc`` covered by an empty read-only tmpfs (no view of any
+The runner then calls ``private_filesystem()``: fresh, size-limited tmpfs on ``/tmp``
+(its working folder) and ``/dev/shm`` (its only writable places), ``/proc`` covered by an empty read-only tmpfs (no view of any
 process), then every capability dropped and ``no_new_privs`` set. Each exercise runs in
 a child of the runner that calls ``restrict()``: resource limits, then a seccomp filter
 that refuses new processes (fork, vfork, clone without CLONE_THREAD, clone3),
@@ -126,12 +126,14 @@ def _max_fd() -> int:
 
 
 def private_filesystem(scratch_bytes: int) -> None:
-    """In the runner: a fresh /tmp, no /proc, then no capabilities and no new
-    privileges."""
+    """In the runner: a fresh /tmp and /dev/shm, no /proc, then no capabilities and no
+    new privileges."""
     _call("mount", b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
     flags = _MS_NOSUID | _MS_NODEV
     options = f"size={scratch_bytes},mode=0700".encode()
     _call("mount", b"tmpfs", b"/tmp", b"tmpfs", flags, options)
+    # the worker's /dev/shm would be shared by every notebook it grades: one each
+    _call("mount", b"tmpfs", b"/dev/shm", b"tmpfs", flags, options)
     hidden = flags | _MS_NOEXEC | _MS_RDONLY
     _call("mount", b"tmpfs", b"/proc", b"tmpfs", hidden, b"size=4k,mode=0555")
     os.chdir("/tmp")
