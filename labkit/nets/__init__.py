@@ -12,8 +12,8 @@ that ``from labkit import nets; nets.Conv2d`` works:
 ``nets.dropout``          ``Dropout``
 ``nets.normalization``    ``BatchNorm1d``, ``LayerNorm``
 ``nets.conv``             ``Conv2d``, ``MaxPool2d``, ``im2col``, ``col2im``
-``nets.rnn``              ``RNNCell``, ``LSTMCell``, ``GRUCell``, ``RNN``, ``LSTM``,
-                          ``GRU``
+``nets.rnn``              ``RNNCell``, ``LSTMCell``, ``RNN``, ``LSTM``
+``nets.gru``              ``GRUCell``, ``GRU``
 ``nets.sparse``           ``Embedding``
 ``nets.attention``        ``scaled_dot_product_attention``,
                           ``ScaledDotProductAttention``, ``MultiheadAttention``
@@ -68,7 +68,8 @@ from .linear import Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, Parameter
 from .normalization import BatchNorm1d, LayerNorm
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .gru import GRU, GRUCell
+from .rnn import LSTM, RNN, LSTMCell, RNNCell
 from .sparse import Embedding
 
 __all__ = [
