@@ -50,13 +50,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         notebook.book_cache_spoiled = True
     if call.when != "call" or not report.passed or item.test_outputs is None:
         return
-    item.cell.outputs = item.test_outputs
+    item.cell.outputs = _as_jupyter_shows(item.cell.source, item.test_outputs)
     item.cell.execution_count = item.cell_num + 1
     ran = getattr(notebook, "book_cache_ran", 0) + 1
     notebook.book_cache_ran = ran
     code_cells = sum(cell.cell_type == "code" for cell in notebook.nb.cells)
     if ran == code_cells and not getattr(notebook, "book_cache_spoiled", False):
         _store(notebook.nb, Path(str(notebook.fspath)))
+
+
+def _as_jupyter_shows(source: str, outputs: list) -> list:
+    """The outputs Jupyter keeps: none of the cell's value when its code ends with ';'.
+
+    nbval runs cells without storing them in IPython's history, and IPython reads the
+    trailing ';' from that history, so under nbval a cell's value is always displayed.
+    """
+    from IPython.core.displayhook import DisplayHook
+
+    if DisplayHook.semicolon_at_end_of_expression(source):
+        return [out for out in outputs if out.get("output_type") != "execute_result"]
+    return outputs
 
 
 def _store(nb, path: Path) -> None:
