@@ -1,12 +1,12 @@
 """nbval's runs feed the book: each notebook is executed once per ``make test``.
 
-nbval is the notebook test (``--nbval-lax``: every code cell of a chapter or solution runs
-in a fresh kernel, and none may raise). When every code cell of a notebook has run and
-passed, the outputs nbval collected are put into that notebook's cells and the executed
-notebook is stored in the execution cache the book build reads
-(``book/_build/.jupyter_cache``, myst-nb's ``execute_notebooks: cache``). The build then
-finds every notebook there and executes none. A notebook with a failed or skipped cell is
-not stored, so the build runs it itself and reports the same error.
+nbval is the notebook test (``--nbval-lax``: every code cell of a chapter or solution
+runs in a fresh kernel, and none may raise). When every code cell of a notebook has run
+and passed, the outputs nbval collected are put into that notebook's cells, as Jupyter
+would show them, and the executed notebook is stored in the execution cache the book
+build reads (``book/_build/.jupyter_cache``, myst-nb's ``execute_notebooks: cache``).
+The build then finds every notebook there and executes none. A notebook with a failed or
+skipped cell is not stored, so the build runs it itself and reports the same error.
 
 The cache is emptied first when labkit or the pins changed since it was filled
 (``book/_ext/execution_cache.py``), as the book build would.
@@ -73,7 +73,8 @@ def _as_jupyter_shows(source: str, outputs: list) -> list:
 
 
 def _store(nb, path: Path) -> None:
-    """Put the executed notebook into the book's execution cache (retrying a busy db)."""
+    """Put the executed notebook into the book's execution cache (retrying a busy
+    database)."""
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
     from sqlalchemy.exc import OperationalError
