@@ -9,13 +9,13 @@ runner and exits with its status. When the monitor or the runner is killed, the 
 kills every process of the namespace: nothing of the notebook outlives its verdict.
 
 The runner then calls ``private_filesystem()``: fresh, size-limited tmpfs on ``/tmp``
-(its working folder) and ``/dev/shm`` (its only writable places), ``/proc`` covered by an empty read-only tmpfs (no view of any
-process), then every capability dropped and ``no_new_privs`` set. Each exercise runs in
-a child of the runner that calls ``restrict()``: resource limits, then a seccomp filter
-that refuses new processes (fork, vfork, clone without CLONE_THREAD, clone3),
-``execve``, ``unshare``, ``setns``, and reaching into another process (``ptrace``,
-``process_vm_readv``/``writev``). Threads remain allowed; the address-space limit bounds
-them.
+(its working folder) and ``/dev/shm`` (its only writable places), ``/proc`` covered by
+an empty read-only tmpfs (no view of any process), then every capability dropped and
+``no_new_privs`` set. Each exercise runs in a child of the runner that calls
+``restrict()``: resource limits, then a seccomp filter that refuses new processes (fork,
+vfork, clone without CLONE_THREAD, clone3), ``execve``, ``unshare``, ``setns``, and
+reaching into another process (``ptrace``, ``process_vm_readv``/``writev``). Threads
+remain allowed; the address-space limit bounds them.
 """
 
 from __future__ import annotations
