@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from labkit import nets
+from nets_reference import numerical_grad
 
 RTOL, ATOL = 1e-10, 1e-12
 
@@ -64,21 +65,6 @@ def compare_outputs(np_module, torch_module, x, rng):
     close(np_module(x), yt)
     close(np_module.backward(g), xt.grad)
     same_parameter_grads(np_module, torch_module)
-
-
-def numerical_grad(f, array, eps=1e-6):
-    """Central differences (f(a + eps e_i) - f(a - eps e_i)) / (2 eps), perturbing
-    ``array`` in place."""
-    grad = np.zeros_like(array)
-    for i in np.ndindex(array.shape):
-        old = array[i]
-        array[i] = old + eps
-        f_plus = f()
-        array[i] = old - eps
-        f_minus = f()
-        array[i] = old
-        grad[i] = (f_plus - f_minus) / (2 * eps)
-    return grad
 
 
 # --------------------------------------------------------------------------------------
