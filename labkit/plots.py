@@ -3,10 +3,18 @@ idea."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import struct
+import sys
+import zlib
 from typing import Callable
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.figure import Figure
 
 PALETTE = ("#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2e4057")
 # Each colour of the cycle comes with its own dash pattern and marker, so lines stay
@@ -15,13 +23,25 @@ DASHES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)))
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
+# The key of the PNG text chunk in which a figure shown in Jupyter after
+# `use_style()` records the size, in image pixels, of its smallest text (the font size
+# at the figure's dpi). The book's browser test scales it by how much the page shrinks
+# the image and holds every chapter figure to at least 9 CSS pixels on a phone.
+SMALLEST_TEXT_KEY = "labkit:smallest-text-px"
+
+
 def use_style() -> None:
-    """The course's matplotlib look: sized for the book's column (about 7.5 inches at
-    100 dpi, where 10-point text shows at 13 pixels or more), light grid, and a
+    """The course's matplotlib look, and, in Jupyter, figures that say how small their
+    text is (`SMALLEST_TEXT_KEY`).
+
+    Sized for a phone, where the book shows a figure 342 pixels wide: text stays at 9
+    pixels or more there when the figure is at most 38 times as wide as its smallest
+    text is high (at 100 dpi, 11-point text in a figure at most 5.8 inches wide), so
+    keep figures near the default 6 inches, two panels a row at most. Light grid, and a
     colour-blind-safe cycle whose lines also differ by dash."""
     plt.rcParams.update(
         {
-            "figure.figsize": (6.4, 4.0),
+            "figure.figsize": (6.0, 3.6),
             "figure.dpi": 100,
             "savefig.dpi": 100,
             "axes.grid": True,
@@ -29,17 +49,78 @@ def use_style() -> None:
             "axes.spines.top": False,
             "axes.spines.right": False,
             "axes.prop_cycle": plt.cycler(color=PALETTE) + plt.cycler(linestyle=DASHES),
-            "font.size": 11,
-            "axes.titlesize": 11,
-            "axes.labelsize": 11,
-            "xtick.labelsize": 10,
-            "ytick.labelsize": 10,
-            "legend.fontsize": 10,
+            "font.size": 12,
+            "axes.titlesize": 12,
+            "axes.labelsize": 12,
+            "xtick.labelsize": 11,
+            "ytick.labelsize": 11,
+            "legend.fontsize": 11,
+            "figure.titlesize": 12,
             "lines.linewidth": 1.8,
             "legend.frameon": False,
             "image.cmap": "viridis",
         }
     )
+    _show_text_size_in_jupyter()
+
+
+def _show_text_size_in_jupyter() -> None:
+    """In an IPython kernel with the inline backend, show figures through `_png`."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or "inline" not in matplotlib.get_backend():
+        return
+    # Activating the backend now sets up its formatters once, so they do not replace
+    # this one later (matplotlib_inline configures them when the backend loads).
+    shell.run_line_magic("matplotlib", "inline")
+    shell.display_formatter.formatters["image/png"].for_type(Figure, _png)
+
+
+def _png(fig: Figure) -> str | None:
+    """The PNG Jupyter shows for ``fig`` (base64), with the pixel size of its smallest
+    drawn text in a text chunk named `SMALLEST_TEXT_KEY`."""
+    from IPython.core.pylabtools import print_figure
+
+    sizes: list[float] = []
+    with _recording_text_sizes(sizes):
+        png = print_figure(fig, fmt="png")
+    if png is None:  # a figure without axes shows nothing
+        return None
+    if sizes:
+        png = with_text_chunk(png, SMALLEST_TEXT_KEY, f"{min(sizes):.2f}")
+    return base64.b64encode(png).decode("ascii")
+
+
+@contextlib.contextmanager
+def _recording_text_sizes(sizes: list[float]):
+    """Append to ``sizes`` the font size, in pixels, of each non-blank text the Agg
+    renderer draws (mathematics included) while the block runs."""
+    draw_text = RendererAgg.draw_text
+
+    def recording(self, gc, x, y, s, prop, *args, **kwargs):
+        if s.strip():
+            sizes.append(prop.get_size_in_points() * self.dpi / 72)
+        return draw_text(self, gc, x, y, s, prop, *args, **kwargs)
+
+    RendererAgg.draw_text = recording
+    try:
+        yield
+    finally:
+        RendererAgg.draw_text = draw_text
+
+
+def with_text_chunk(png: bytes, key: str, value: str) -> bytes:
+    """``png`` with a tEXt chunk ``key: value`` (Latin-1) right after its header."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("png must be PNG data starting with its IHDR chunk")
+    if not 1 <= len(key) <= 79 or "\0" in key + value:
+        raise ValueError(f"key must be 1 to 79 characters, without NUL; got {key!r}")
+    body = b"tEXt" + key.encode("latin-1") + b"\0" + value.encode("latin-1")
+    chunk = (
+        struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    )
+    end = 8 + 8 + 13 + 4  # signature; IHDR's length and type, 13 data bytes, CRC
+    return png[:end] + chunk + png[end:]
 
 
 def _axes(ax):
@@ -116,7 +197,6 @@ def curves(
                 f" {name}",
                 (len(values) - 1, values[-1]),
                 color=line.get_color(),
-                fontsize=10,
                 va="center",
                 annotation_clip=False,
             )
@@ -134,9 +214,9 @@ def curves(
 def image_grid(
     images: np.ndarray,
     titles=None,
-    ncols: int = 8,
+    ncols: int = 6,
     cmap: str = "gray",
-    size: float = 1.3,
+    size: float = 1.0,
     symmetric: bool = False,
 ):
     """Show ``images`` (``(n, H, W)`` or ``(n, 1, H, W)``) in a grid; returns the
@@ -170,7 +250,7 @@ def image_grid(
             kw = {"vmin": -lim, "vmax": lim}
         ax.imshow(images[i], cmap=cmap, **kw)
         if titles is not None:
-            ax.set_title(str(titles[i]), fontsize=9)
+            ax.set_title(str(titles[i]))
     fig.tight_layout()
     return fig
 
@@ -248,5 +328,5 @@ def hidden_representation(
     ax.set_ylabel("$h_2$")
     if title:
         ax.set_title(title)
-    ax.legend(loc="best", fontsize=9)
+    ax.legend(loc="best")
     return ax
