@@ -1,4 +1,5 @@
-# Two commands for a fresh machine with Python 3.11: `make book` and `make test`.
+# Two commands for a fresh machine with Python 3.11: `make book` and `make test`
+# (`make check` adds the slow tier: what CI runs).
 # Both create .venv on first use and install labkit with its pinned dependencies.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -7,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 TOC    ?= book/_toc.yml
 
-.PHONY: setup test unit notebooks book serve lab bench clean
+.PHONY: setup test test-slow check unit notebooks book html pdf serve lab bench clean
 
 setup: $(STAMP)
 
@@ -31,44 +32,65 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# First, in about a second: the code is formatted as `ruff format` leaves it
-# ([tool.ruff] in pyproject.toml), and no line of labkit, its tests or its benchmarks
-# is over 88 characters (E501).
-# Then each notebook is executed once, by nbval, the notebook test:
-# 1. labkit's tests run in parallel (-n auto, one worker per core), with coverage;
-# 2. nbval runs every chapter and solution in a fresh kernel, one notebook per worker
-#    at a time (--nbval-lax: every cell must run without an error; stored outputs are
-#    stripped). conftest.py puts each notebook whose cells all passed, outputs included,
-#    into the execution cache the book build reads (book/_build/.jupyter_cache);
-# 3. the book build finds every notebook in that cache and executes none; then the
-#    built book is read in a browser with the network blocked (tests/test_book.py).
+# `make test`, the quick suite (minutes), then `make test-slow`, the slow tier; CI runs
+# both (`make check`). Every test belongs to one tier: the slow tier is the tests marked
+# `slow` (the grader attacked end to end, whole LMS batches) and the PDF.
+# `make test`:
+# 1. in about a second, the code is formatted as `ruff format` leaves it ([tool.ruff] in
+#    pyproject.toml), and no line of labkit, its tests or its benchmarks is over 88
+#    characters (E501);
+# 2. one parallel pytest run (-n auto, one worker per core): labkit's tests, with
+#    coverage, and nbval, the notebook test, which runs every chapter and solution in a
+#    fresh kernel, each notebook on one worker (--nbval-lax: every cell must run without
+#    an error; stored outputs are stripped). conftest.py puts each notebook whose cells
+#    all passed, outputs included, into the execution cache the book build reads
+#    (book/_build/.jupyter_cache): each notebook is executed once. One thread per
+#    process (OMP_NUM_THREADS=1): the workers are the parallelism;
+# 3. the site, built from that cache (`make html`), read in a browser with the network
+#    blocked at phone, tablet and desktop widths (tests/test_book.py), in parallel: one
+#    visit per page and width, shared by the checks of that visit.
 # Coverage leaves out the grader's sandboxed workers: they run in bubblewrap with a
 # read-only view that holds no labkit and no coverage, so nothing could be recorded; the
 # worker's code that the tests run in-process is measured.
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
+
 test: $(STAMP)
 	$(BIN)/ruff format --check --quiet labkit tests benchmarks chapters solutions
 	$(BIN)/ruff check --quiet --select E501 labkit tests benchmarks
-	$(BIN)/python -m pytest -n auto tests --ignore=tests/test_book.py \
+	OMP_NUM_THREADS=1 $(PYTEST) -n auto --dist loadgroup -m "not slow" $(NBVAL) \
+		tests chapters solutions --ignore=tests/test_book.py \
 		--cov=labkit --cov-report=term-missing:skip-covered
-	$(MAKE) notebooks
-	$(MAKE) book
-	BOOK_TOC=$(TOC) $(BIN)/python -m pytest tests/test_book.py -p no:cacheprovider
+	$(MAKE) html
+	BOOK_TOC=$(TOC) $(PYTEST) -n auto --dist loadgroup -m "not slow" tests/test_book.py
+
+test-slow: $(STAMP)
+	$(MAKE) pdf
+	BOOK_TOC=$(TOC) $(PYTEST) -n auto --dist loadgroup -m slow tests
+
+check: test test-slow
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n auto tests --ignore=tests/test_book.py
+	$(PYTEST) -n auto tests --ignore=tests/test_book.py
 
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=300 -p no:cacheprovider chapters solutions
+	$(PYTEST) -n auto --dist loadfile $(NBVAL) chapters solutions
 
-# Execute every notebook and build the HTML into book/_build/html. Executions are cached in
-# book/_build/.jupyter_cache: a notebook whose code (and labkit) is unchanged is not run again.
-# Every page is read afresh (--all, seconds) so that every warning is reported on every build;
-# warnings, broken references included (-n), fail it. `make book TOC=my_toc.yml` builds a part.
-# Then the whole book as one page, printed to book/_build/html/book.pdf by headless Chromium.
-book: $(STAMP)
+# The site and the PDF. `make html`: execute every notebook whose code (or labkit, or a
+# pin) changed since its last run, in parallel, into book/_build/.jupyter_cache, then
+# build the HTML into book/_build/html. Every page is read afresh (--all, seconds) so
+# that every warning is reported on every build; warnings, broken references included
+# (-n), fail it. `make book TOC=my_toc.yml` builds a part.
+# `make pdf`: the whole book as one page, printed to book/_build/html/book.pdf by
+# headless Chromium.
+book: html pdf
+
+html: $(STAMP)
 	$(BIN)/python book/execute.py --toc $(TOC)
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc $(TOC) --path-output book --all -W -n --keep-going
+
+pdf: $(STAMP)
+	$(BIN)/python book/execute.py --toc $(TOC)
 	$(BIN)/jupyter-book build . --config book/_config.yml --toc $(TOC) --path-output book --builder singlehtml -W -n --keep-going
 	$(BIN)/python book/print_pdf.py book/_build/singlehtml book/_build/html/book.pdf
 

@@ -14,6 +14,7 @@ The cache is emptied first when labkit or the pins changed since it was filled
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,35 @@ def pytest_configure(config: pytest.Config) -> None:
         from execution_cache import refresh
 
         refresh(CACHE, REPOSITORY)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under ``pytest -n N --dist loadgroup``: the cells of one notebook (they share a
+    kernel) go, in order, to one worker, and so do the checks of one page visit of the
+    book's browser tests (test ids ending ``[<page>@<width>px]``, see
+    tests/test_book.py); every other test goes alone. The largest groups go first.
+
+    (xdist's own loadgroup reads ``xdist_group`` marks through an attribute pytest 9 no
+    longer has, so this replaces it.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = True
+    return WorkUnits(config, log)
+
+
+def work_unit(nodeid: str) -> str:
+    """The group a test runs in: its notebook, its page visit, or itself."""
+    path = nodeid.split("::", 1)[0]
+    if path.endswith(".ipynb"):
+        return path
+    visit = re.search(r"\[([^\[\]]+@\d+px)\]$", nodeid)
+    return f"visit {visit.group(1)}" if visit else nodeid
 
 
 @pytest.hookimpl(hookwrapper=True)

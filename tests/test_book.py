@@ -31,6 +31,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "book" / "_build" / "html"
+PDF = HTML / "book.pdf"  # the whole book, by `make pdf`
 # `make book TOC=other.yml` builds a partial book (say, one chapter) and exports
 # BOOK_TOC to match.
 TOC = Path(os.environ.get("BOOK_TOC") or ROOT / "book" / "_toc.yml")
@@ -191,6 +192,8 @@ def test_every_internal_link_resolves_to_a_file_and_an_anchor(site):
             if _is_remote(url) or url == "#":
                 continue
             target, fragment = _target(page, url)
+            if target == PDF:
+                continue  # `make pdf` writes it; the slow tier's PDF test checks it
             where = f"{page.relative_to(HTML)}: <{tag}> {url}"
             if not target.is_file():
                 broken.append(f"{where} (no file {target})")
@@ -263,7 +266,7 @@ def test_math_pages_load_the_bundled_mathjax(site):
 # In the browser, offline.
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(
@@ -390,17 +393,40 @@ INSPECT = """async () => {
 RAW_MATH = re.compile(r"(?<![\\\w])\$[^$\s][^$\n]{0,200}?\$|\\\(|\\\[|\\begin\{")
 # Phone, tablet, desktop.
 WIDTHS = (390, 800, 1400)
+PHONE, DESKTOP = WIDTHS[0], WIDTHS[-1]
 # Bytes a chapter page may load beyond its own figures (scripts, styles, fonts, the
 # page).
 PAGE_BUDGET = 1_500_000
-# axe-core impact levels that fail the accessibility check. axe runs at one width (the
-# desktop layout, where every region of the page shows): on this book's largest pages
-# one run takes tens of seconds. Highlighted code is left out (its colours are the
-# theme's contrast-checked Pygments style): it holds most of a chapter's elements.
+# The smallest text a reader may be asked to read in a figure, in CSS pixels.
+FIGURE_TEXT_PX = 9
+# axe-core impact levels that fail the accessibility check. At the desktop width axe
+# reads the whole page. The article is the same markup at every width, so at phone and
+# tablet widths axe reads everything around it (header, drawers, buttons, the
+# article's own button row), which is what changes with the width; a chapter's article
+# holds most of its elements, and one full run takes seconds. Highlighted code is left
+# out everywhere (its colours are the theme's contrast-checked Pygments style).
 BLOCKING_IMPACT = ("serious", "critical")
-AXE_WIDTH = 1400
-AXE_CONTEXT = {"exclude": [["div.highlight"]]}
+AXE_CONTEXT = {
+    "wide": {"exclude": [["div.highlight"]]},
+    "narrow": {"exclude": [["div.highlight"], ["article.bd-article"]]},
+}
 AXE_OPTIONS = {"resultTypes": ["violations"], "preload": False}
+# Runs in the page: every figure image of the article, its size as shown, and what a
+# figure needs around it (number, caption, alt text, a link to it from the prose).
+FIGURES = """() => [...document.querySelectorAll('article img')].map(img => {
+  const figure = img.closest('figure');
+  const id = figure ? figure.id : '';
+  const links = id ? [...document.querySelectorAll('article a[href$="#' + id + '"]')]
+                       .filter(a => !figure.contains(a)).length : 0;
+  const text = selector => ((figure && figure.querySelector(selector)) || {})
+                             .textContent || '';
+  return {src: img.currentSrc, alt: img.getAttribute('alt') || '',
+          output: Boolean(img.closest('.cell_output')),
+          shown: img.getBoundingClientRect().width, natural: img.naturalWidth,
+          id, number: text('.caption-number').trim(),
+          caption: text('.caption-text').trim(), links};
+})"""
+NEXT = "() => (document.querySelector('a.right-next') || {}).href || ''"
 
 
 def _axe():
@@ -411,131 +437,208 @@ def _axe():
     return axe.Axe()
 
 
-@pytest.fixture(scope="module", params=WIDTHS, ids=lambda w: f"{w}px")
-def visits(browser, request) -> dict[str, dict]:
-    """Every page of the book read once at one width: what the reader sees (INSPECT),
-    the console, the bytes loaded, and axe-core's serious and critical violations."""
-    axe = _axe() if request.param == AXE_WIDTH else None
-    reader = OfflineReader(browser, width=request.param)
-    seen = {}
+# One visit per page and width, made by the first test that needs it in this process
+# and read by the others. Under `pytest -n auto --dist loadgroup` the tests of one visit
+# (ids ending `[<page>@<width>px]`) run on one worker, the one that made it
+# (conftest.py's scheduler).
+_VISITS: dict[tuple[str, int], dict] = {}
+
+
+def _visit(browser, page: str, width: int) -> dict:
+    """What a reader of ``page`` at ``width`` pixels sees (INSPECT), the next-page
+    link, the figures, the console, the bytes loaded, and axe-core's serious and
+    critical violations."""
+    if (page, width) in _VISITS:
+        return _VISITS[(page, width)]
+    reader = OfflineReader(browser, width=width)
     try:
-        for page in toc_pages():
-            reader.open(page)
-            record = reader.page.evaluate(INSPECT)
-            record["bytes"] = sum(
-                size for _, kind, size in reader.responses if kind != "image"
-            )
-            violations = (
-                axe.run(reader.page, AXE_CONTEXT, AXE_OPTIONS).response["violations"]
-                if axe
-                else []
-            )
-            record["axe"] = [
-                f"{v['id']} ({v['impact']}, {len(v['nodes'])}x): {v['help']}; e.g. "
-                + ", ".join(str(node["target"]) for node in v["nodes"][:2])
-                for v in violations
-                if v["impact"] in BLOCKING_IMPACT
-            ]
-            seen[page] = record
-        seen["_axe"] = axe is not None
-        seen["_errors"] = reader.errors
-        seen["_console"] = reader.console
-        seen["_network"] = reader.network
+        reader.open(page)
+        seen = reader.page.evaluate(INSPECT)
+        seen["next"] = reader.page.evaluate(NEXT)
+        seen["figures"] = reader.page.evaluate(FIGURES)
+        seen["bytes"] = sum(
+            size for _, kind, size in reader.responses if kind != "image"
+        )
+        context = AXE_CONTEXT["wide" if width == DESKTOP else "narrow"]
+        violations = _axe().run(reader.page, context, AXE_OPTIONS).response
+        seen["axe"] = [
+            f"{v['id']} ({v['impact']}, {len(v['nodes'])}x): {v['help']}; e.g. "
+            + ", ".join(str(node["target"]) for node in v["nodes"][:2])
+            for v in violations["violations"]
+            if v["impact"] in BLOCKING_IMPACT
+        ]
+        seen["errors"], seen["console"] = reader.errors, reader.console
+        seen["network"] = reader.network
     finally:
         reader.close()
+    _VISITS[(page, width)] = seen
     return seen
 
 
-def _pages_of(visits):
-    return {page: record for page, record in visits.items() if not page.startswith("_")}
+def _visits(pages=None, widths=WIDTHS):
+    """pytest parameters: one per page (of the table of contents) and width."""
+    return [
+        pytest.param((page, width), id=f"{page}@{width}px")
+        for page in (toc_pages() if pages is None else pages)
+        for width in widths
+    ]
+
+
+def _chapters() -> list[str]:
+    return [page for page in toc_pages() if page.startswith("chapters/")]
+
+
+@pytest.fixture
+def visit(browser, request) -> dict:
+    return _visit(browser, *request.param)
 
 
 @pytest.mark.browser
-def test_every_page_reads_offline_with_math_and_figures(visits):
-    problems, with_math = [], 0
-    for page, seen in _pages_of(visits).items():
-        if not seen["title"].strip():
-            problems.append(f"{page}: no <h1> title")
-        if seen["math"]:
-            with_math += 1
-            if not seen["mathjax"]:
-                problems.append(f"{page}: MathJax did not load")
-            if seen["typeset"] != seen["math"]:
-                problems.append(
-                    f"{page}: {seen['math'] - seen['typeset']} of {seen['math']} "
-                    f"formulas not typeset, e.g. {seen['untypeset']}"
-                )
-        if seen["texErrors"]:
-            problems.append(f"{page}: TeX errors {seen['texErrors']}")
-        raw = RAW_MATH.findall(seen["text"])
-        if raw:
-            problems.append(f"{page}: raw TeX left in the text: {raw[:3]}")
-        if seen["fontErrors"]:
+@pytest.mark.parametrize("visit", _visits(), indirect=True)
+def test_a_page_reads_offline_with_math_and_figures(visit):
+    problems = []
+    if not visit["title"].strip():
+        problems.append("no <h1> title")
+    if visit["math"]:
+        if not visit["mathjax"]:
+            problems.append("MathJax did not load")
+        if visit["typeset"] != visit["math"]:
             problems.append(
-                f"{page}: fonts that did not load: {seen['fontErrors'][:5]}"
+                f"{visit['math'] - visit['typeset']} of {visit['math']} formulas not "
+                f"typeset, e.g. {visit['untypeset']}"
             )
-        if seen["brokenImages"]:
-            problems.append(
-                f"{page}: images that do not load: {seen['brokenImages'][:5]}"
-            )
+    if visit["texErrors"]:
+        problems.append(f"TeX errors {visit['texErrors']}")
+    raw = RAW_MATH.findall(visit["text"])
+    if raw:
+        problems.append(f"raw TeX left in the text: {raw[:3]}")
+    if visit["fontErrors"]:
+        problems.append(f"fonts that did not load: {visit['fontErrors'][:5]}")
+    if visit["brokenImages"]:
+        problems.append(f"images that do not load: {visit['brokenImages'][:5]}")
+    if visit["errors"]:
+        problems.append(f"JavaScript errors: {visit['errors'][:5]}")
+    if visit["network"]:
+        problems.append(f"requests to the network: {sorted(set(visit['network']))}")
     assert not problems, "\n".join(problems)
-    assert with_math, "no page of the book has math: the check would prove nothing"
-    assert not visits["_errors"], "JavaScript errors:\n" + "\n".join(
-        visits["_errors"][:10]
-    )
-    assert not visits["_network"], "pages tried to reach the network:\n" + "\n".join(
-        sorted(set(visits["_network"]))[:20]
-    )
 
 
-@pytest.mark.browser
-def test_the_console_stays_quiet(visits):
-    """No errors or warnings in the console ("Got invalid theme mode" was one)."""
-    assert not visits["_console"], "\n".join(visits["_console"][:10])
-
-
-@pytest.mark.browser
-def test_no_page_scrolls_sideways(visits):
-    """Only code, outputs, tables and display math may scroll, each in its own box."""
-    wide = [
-        f"{page}: {seen['overflow']} px too wide, e.g. {seen['widest']}"
-        for page, seen in _pages_of(visits).items()
-        if seen["overflow"] > 0
-    ]
-    assert not wide, "\n".join(wide)
-
-
-@pytest.mark.browser
-def test_chapter_pages_stay_within_their_weight_budget(visits):
-    chapters = {
-        page: seen
-        for page, seen in _pages_of(visits).items()
-        if page.startswith("chapters/")
-    }
-    if not chapters:
+def test_the_book_has_math_for_the_math_check_to_read():
+    pages = [page for page in toc_pages() if page.startswith("chapters/")]
+    if not pages:
         pytest.skip("no chapter in this table of contents")
-    heavy = [
-        f"{page}: {seen['bytes'] / 1e6:.2f} MB"
-        for page, seen in chapters.items()
-        if seen["bytes"] > PAGE_BUDGET
-    ]
-    assert not heavy, (
-        f"chapter pages loading more than {PAGE_BUDGET / 1e6} MB besides figures:\n"
-        + "\n".join(heavy)
+    _require_book()
+    assert any('class="math' in (HTML / page).read_text() for page in pages)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("visit", _visits(), indirect=True)
+def test_the_console_stays_quiet(visit):
+    """No errors or warnings in the console ("Got invalid theme mode" was one)."""
+    assert not visit["console"], "\n".join(visit["console"][:10])
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("visit", _visits(), indirect=True)
+def test_a_page_does_not_scroll_sideways(visit):
+    """Only code, outputs, tables and display math may scroll, each in its own box."""
+    assert visit["overflow"] <= 0, (
+        f"{visit['overflow']} px too wide, e.g. {visit['widest']}"
     )
 
 
 @pytest.mark.browser
-def test_no_serious_accessibility_violations(visits):
-    """axe-core (shipped inside axe-playwright-python, run offline) on every page."""
-    if not visits["_axe"]:
-        pytest.skip(f"axe runs at {AXE_WIDTH} px only")
-    found = [
-        f"{page}: {violation}"
-        for page, seen in _pages_of(visits).items()
-        for violation in seen["axe"]
-    ]
-    assert not found, "\n".join(found[:30])
+@pytest.mark.parametrize("visit", _visits(_chapters()), indirect=True)
+def test_a_chapter_page_stays_within_its_weight_budget(visit):
+    assert visit["bytes"] <= PAGE_BUDGET, (
+        f"{visit['bytes'] / 1e6:.2f} MB loaded besides figures "
+        f"(budget {PAGE_BUDGET / 1e6} MB)"
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("visit", _visits(), indirect=True)
+def test_no_serious_accessibility_violations(visit):
+    """axe-core (shipped inside axe-playwright-python, run offline)."""
+    assert not visit["axe"], "\n".join(visit["axe"][:30])
+
+
+def _smallest_text_px(src: str) -> float | None:
+    """The pixel size of a figure's smallest text, as labkit.plots recorded it in the
+    PNG (None when it did not)."""
+    from PIL import Image
+
+    from labkit.plots import SMALLEST_TEXT_KEY
+
+    path = Path(unquote(urlsplit(src).path))
+    with Image.open(path) as image:
+        value = getattr(image, "text", {}).get(SMALLEST_TEXT_KEY)
+    return float(value) if value is not None else None
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("visit", _visits(_chapters()), indirect=True)
+def test_figure_text_is_legible_at_this_width(visit):
+    """A figure's smallest text, scaled as the page shows the image, is 9 px or more."""
+    small = []
+    for figure in visit["figures"]:
+        if not figure["output"]:
+            continue
+        px = _smallest_text_px(figure["src"])
+        if px is None:
+            small.append(
+                f"{figure['id'] or figure['src']}: no text size recorded (drawn "
+                "before labkit.plots.use_style()?)"
+            )
+            continue
+        shown = px * figure["shown"] / figure["natural"]
+        if shown < FIGURE_TEXT_PX:
+            small.append(
+                f"{figure['id'] or figure['src']}: smallest text {shown:.1f} px "
+                f"({figure['natural']} px image shown {figure['shown']:.0f} px wide)"
+            )
+    assert not small, "\n".join(small)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("visit", _visits(_chapters(), (DESKTOP,)), indirect=True)
+def test_every_figure_has_a_number_a_caption_alt_text_and_a_mention(visit):
+    """Each figure: a number ("Fig. 3.2"), a caption, alt text that describes it (not
+    a file name), and a link to it from the prose ({numref})."""
+    problems = []
+    for figure in visit["figures"]:
+        name = figure["id"] or figure["src"].rsplit("/", 1)[-1]
+        if not figure["id"]:
+            problems.append(f"{name}: not in a named figure")
+        if not re.fullmatch(r"Fig\. \d+(\.\d+)*", figure["number"]):
+            problems.append(f"{name}: no figure number ({figure['number']!r})")
+        if len(figure["caption"].split()) < 4:
+            problems.append(f"{name}: no caption ({figure['caption']!r})")
+        alt = figure["alt"]
+        if len(alt.split()) < 6 or re.search(r"\.(png|jpe?g|svg)$|/", alt):
+            problems.append(f"{name}: alt text does not say what it shows ({alt!r})")
+        if not figure["links"]:
+            problems.append(f"{name}: the text never refers to it")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("visit", _visits(toc_pages()[:-1], (DESKTOP,)), indirect=True)
+def test_the_next_link_leads_to_the_next_page_of_the_table_of_contents(visit, request):
+    page = request.node.callspec.params["visit"][0]
+    expected = toc_pages()[toc_pages().index(page) + 1]
+    assert visit["next"], "no link to the next page"
+    found = Path(unquote(urlsplit(visit["next"]).path)).relative_to(HTML).as_posix()
+    assert found == expected
+
+
+@pytest.mark.browser
+def test_the_last_page_has_no_next_link_and_the_site_opens_on_the_first(reader):
+    reader.open(toc_pages()[-1])
+    assert reader.page.evaluate(NEXT) == ""
+    reader.open("index.html")  # redirects to the root page
+    reader.page.wait_for_url(re.compile(re.escape(toc_pages()[0]) + "$"))
+    assert not reader.network, reader.network[:5]
 
 
 @pytest.mark.browser
@@ -549,7 +652,7 @@ def test_no_serious_accessibility_violations(visits):
     ids=["menu", "contents"],
 )
 def test_phone_and_tablet_buttons_open_their_drawers(browser, width, button, drawer):
-    chapters = [page for page in toc_pages() if page.startswith("chapters/")]
+    chapters = _chapters()
     reader = OfflineReader(browser, width=width)
     try:
         reader.open(chapters[0] if chapters else toc_pages()[0])
@@ -580,25 +683,6 @@ def test_wide_screens_have_no_header_bar_of_their_own(browser):
         assert search.is_visible(), "no search field in the sidebar"
     finally:
         reader.close()
-
-
-@pytest.mark.browser
-def test_next_links_walk_the_whole_book_in_order(reader):
-    expected = toc_pages()
-    reader.open("index.html")  # redirects to the root page
-    reader.page.wait_for_url(re.compile(re.escape(expected[0]) + "$"))
-    visited = []
-    for _ in range(len(expected) + 1):
-        visited.append(
-            Path(unquote(urlsplit(reader.page.url).path)).relative_to(HTML).as_posix()
-        )
-        following = reader.page.locator("a.right-next")
-        if following.count() == 0:
-            break
-        with reader.page.expect_navigation(wait_until="load"):
-            following.first.click()
-    assert visited == expected
-    assert not reader.network, f"navigation reached the network: {reader.network[:5]}"
 
 
 @pytest.mark.browser
@@ -692,9 +776,10 @@ def test_served_search_shows_excerpts_without_tex(browser, served):
         reader.close()
 
 
+@pytest.mark.slow
 def test_the_whole_book_is_one_pdf_linked_from_the_first_page(site):
     """`make book` prints the single-page build to book.pdf (Chromium needed)."""
-    pdf = HTML / "book.pdf"
+    pdf = PDF
     if not CHROMIUM.exists() and not pdf.exists():
         pytest.skip(f"no PDF without a browser: {CHROMIUM} is not installed")
     assert pdf.is_file(), "book/_build/html/book.pdf is missing: run `make book`"

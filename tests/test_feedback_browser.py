@@ -17,7 +17,7 @@ import grading_fixtures as fx
 from labkit.grade import grade_notebooks
 from labkit.grade.feedback_html import write_page
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = "<script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>"

@@ -43,6 +43,8 @@ import pytest
 from labkit.grade import sandbox
 
 TESTS = Path(__file__).resolve().parent
+# The slow tier (`make test-slow`, run by CI): each attack grades a whole batch.
+pytestmark = pytest.mark.slow
 
 
 BWRAP_PROBLEM = sandbox.problem()  # why the isolated tests skip, if they do

@@ -31,6 +31,9 @@ from labkit.grade.__main__ import main
 from labkit.grade.batch import ClassBatch, Shard
 from labkit.grade.inputs import Bounds, collect, shard_of
 
+# The slow tier (`make test-slow`, run by CI): most tests grade whole batches.
+pytestmark = pytest.mark.slow
+
 CHAPTER_1_POINTS = sum(e.points for e in chapter_exercises(1))
 
 ROOT = Path(__file__).resolve().parents[1]
