@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from scipy.special import softmax as scipy_softmax
 
 from labkit import exercises
@@ -205,3 +206,20 @@ def _code(source: str, metadata: dict | None = None) -> dict:
         "outputs": [],
         "source": lines,
     }
+
+
+# The two fixtures every grading test module uses: `from grading_fixtures import
+# fixture_exercises, private_cache` puts them into effect there.
+@pytest.fixture(scope="module", autouse=True)
+def fixture_exercises():
+    """Chapter 99's exercises, registered for the module's tests only."""
+    register()
+    yield
+    unregister()
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """The command line caches cases by default: never in the home of whoever runs the
+    tests."""
+    monkeypatch.setenv("LABKIT_GRADE_CACHE", str(tmp_path / "default-cache"))

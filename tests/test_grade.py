@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 import grading_fixtures as fx
+from grading_fixtures import fixture_exercises, private_cache  # noqa: F401
 from labkit.check import format_result
 from labkit.exercises import Case, Exercise, all_exercises, get
 from labkit.exercises.scoring import evaluate
@@ -36,20 +37,6 @@ from labkit.grade import cache as cache_module
 from labkit.grade.cache import Cache
 from labkit.grade.notebook import NotebookError, chapter_from_name, read_exercise_cells
 from labkit.grade.report import format_submission, gradebook_csv
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fixture_exercises():
-    fx.register()
-    yield
-    fx.unregister()
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    """The command line caches cases by default: never in the home of whoever runs the
-    tests."""
-    monkeypatch.setenv("LABKIT_GRADE_CACHE", str(tmp_path / "default-cache"))
 
 
 def solution(**overrides: str) -> dict[str, str]:

@@ -19,6 +19,7 @@ import tracemalloc
 from pathlib import Path
 
 import grading_fixtures as fx
+from grading_fixtures import fixture_exercises, private_cache  # noqa: F401
 import pytest
 
 from labkit.exercises import Exercise, get
@@ -39,18 +40,6 @@ from labkit.grade.report import format_submission, printable
 
 SPOOF = "boom\nforged.ipynb: 6/6 points\n  99.1  2/2  passed\r\x1b[2K\u2028"
 RAISES = f"def add_bias(X, b, *, scale=1.0):\n    raise ValueError({SPOOF!r})\n"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fixture_exercises():
-    fx.register()
-    yield
-    fx.unregister()
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABKIT_GRADE_CACHE", str(tmp_path / "default-cache"))
 
 
 def _peak_while(function, *args):

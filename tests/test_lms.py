@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 import grading_fixtures as fx
+from grading_fixtures import fixture_exercises, private_cache  # noqa: F401
 from labkit.exercises import chapter_exercises
 from labkit.grade.__main__ import main
 from labkit.grade.batch import ClassBatch, Shard
@@ -38,18 +39,6 @@ CHAPTER_1_POINTS = sum(e.points for e in chapter_exercises(1))
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTIAL = fx.SOLUTIONS["99.1"].replace("scale * X + b", "X + b")  # fails scale=2
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fixture_exercises():
-    fx.register()
-    yield
-    fx.unregister()
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABKIT_GRADE_CACHE", str(tmp_path / "cache"))
 
 
 def notebook_bytes(**sources: str) -> bytes:
