@@ -368,18 +368,24 @@ def plot_paths(
     surface: Surface,
     paths: dict,
     ax=None,
-    levels: int = 30,
+    levels: int = 20,
     resolution: int = 200,
     title: str | None = None,
     legend: bool = True,
+    legend_columns: int = 2,
 ):
     """Contour ``surface`` and draw each path (name -> ``(T, 2)`` array), start to end;
     returns ax.
 
     Contour levels are quantiles of ``f`` over the frame, so every surface shows its
-    structure. Minima are starred, saddles marked with an x.
+    structure. The start is a black square, each path's end a large marker of its own
+    shape, minima are starred and saddles marked with an x. The legend sits below the
+    axes, in ``legend_columns`` columns, so it never covers a path.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.transforms import offset_copy
+
+    from labkit.plots import DASHES, MARKERS, PALETTE
 
     if ax is None:
         ax = plt.subplots()[1]
@@ -391,13 +397,15 @@ def plot_paths(
     ax.contour(
         gx, gy, values, levels=lv, colors="0.6", linewidths=0.6, linestyles="solid"
     )
-    ax.contourf(gx, gy, values, levels=lv, cmap="Greys", alpha=0.25, extend="max")
-    from labkit.plots import DASHES, MARKERS, PALETTE
-
+    filled = ax.contourf(
+        gx, gy, values, levels=lv, cmap="Greys", alpha=0.25, extend="max"
+    )
+    filled.set_rasterized(True)  # a bitmap, not hundreds of polygons, in vector output
     for i, (name, path) in enumerate(paths.items()):
         path = np.asarray(path)
         colour, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
-        # Colour, dash and a marker on every tenth step (and the last) tell paths apart.
+        # Colour, dash and a marker on every tenth of the steps tell paths apart; the
+        # same marker, large and white-edged, shows where each one ends.
         ax.plot(
             path[:, 0],
             path[:, 1],
@@ -406,21 +414,33 @@ def plot_paths(
             lw=1.6,
             marker=marker,
             ms=4,
-            markevery=[*range(0, len(path), max(1, len(path) // 10)), len(path) - 1],
+            markevery=list(range(0, len(path), max(1, len(path) // 10))),
             label=name,
+        )
+        ax.plot(
+            *path[-1], marker=marker, color=colour, ms=9, mec="white", mew=1.2, zorder=4
         )
     if paths:
         first = np.asarray(next(iter(paths.values())))[0]
-        ax.plot(*first, "ks", ms=5)
+        ax.plot(*first, "ks", ms=6, zorder=5)
     for m in surface.minima:
-        ax.plot(*m, "*", color="black", ms=11)
+        ax.plot(*m, "*", color="black", ms=12, zorder=5)
     for s in surface.saddles:
-        ax.plot(*s, "x", color="black", ms=8, mew=2)
+        ax.plot(*s, "x", color="black", ms=9, mew=2, zorder=5)
     ax.set_xlim(surface.xlim)
     ax.set_ylim(surface.ylim)
     ax.set_xlabel("$x$")
     ax.set_ylabel("$y$")
     ax.set_title(title if title is not None else surface.name)
     if legend and paths:
-        ax.legend(fontsize=8, loc="best")
+        # Anchored a fixed distance below the axes, clear of tick labels and x label.
+        below = offset_copy(ax.transAxes, fig=ax.figure, y=-42, units="points")
+        ax.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            bbox_transform=below,
+            ncol=legend_columns,
+            handlelength=2.4,
+            columnspacing=1.0,
+        )
     return ax
