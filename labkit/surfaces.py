@@ -373,14 +373,17 @@ def plot_paths(
     title: str | None = None,
     legend: bool = True,
     legend_columns: int = 2,
+    xlim: tuple[float, float] | None = None,
+    ylim: tuple[float, float] | None = None,
 ):
     """Contour ``surface`` and draw each path (name -> ``(T, 2)`` array), start to end;
     returns ax.
 
     Contour levels are quantiles of ``f`` over the frame, so every surface shows its
-    structure. The start is a black square, each path's end a large marker of its own
-    shape, minima are starred and saddles marked with an x. The legend sits below the
-    axes, in ``legend_columns`` columns, so it never covers a path.
+    structure; the frame is the surface's own unless ``xlim`` or ``ylim`` zooms in.
+    The start is a black square, each path's end a large marker of its own shape,
+    minima are starred and saddles marked with an x. The legend sits below the axes,
+    in ``legend_columns`` columns, so it never covers a path.
     """
     import matplotlib.pyplot as plt
     from matplotlib.transforms import offset_copy
@@ -389,9 +392,9 @@ def plot_paths(
 
     if ax is None:
         ax = plt.subplots()[1]
-    gx, gy = np.meshgrid(
-        np.linspace(*surface.xlim, resolution), np.linspace(*surface.ylim, resolution)
-    )
+    xlim = surface.xlim if xlim is None else xlim
+    ylim = surface.ylim if ylim is None else ylim
+    gx, gy = np.meshgrid(np.linspace(*xlim, resolution), np.linspace(*ylim, resolution))
     values = surface.f(np.stack([gx, gy], -1))  # (resolution, resolution)
     lv = np.unique(np.quantile(values, np.linspace(0.0, 0.95, levels) ** 2))
     ax.contour(
@@ -427,8 +430,8 @@ def plot_paths(
         ax.plot(*m, "*", color="black", ms=12, zorder=5)
     for s in surface.saddles:
         ax.plot(*s, "x", color="black", ms=9, mew=2, zorder=5)
-    ax.set_xlim(surface.xlim)
-    ax.set_ylim(surface.ylim)
+    ax.set_xlim(xlim)
+    ax.set_ylim(ylim)
     ax.set_xlabel("$x$")
     ax.set_ylabel("$y$")
     ax.set_title(title if title is not None else surface.name)

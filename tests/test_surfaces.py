@@ -254,6 +254,17 @@ def test_plot_paths_draws_one_line_per_path():
     assert out is ax
     labels = [line.get_label() for line in ax.get_lines()]
     assert "a" in labels and "b" in labels
+    assert ax.get_xlim() == wells().xlim and ax.get_ylim() == wells().ylim
+    plt.close(fig)
+
+
+def test_plot_paths_zooms_into_the_frame_it_is_given():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    path = {"a": np.array([[0.0, 0.0], [0.5, 0.5]])}
+    plot_paths(rosenbrock(), path, ax=ax, resolution=20, xlim=(-1, 1), ylim=(0, 2))
+    assert ax.get_xlim() == (-1, 1) and ax.get_ylim() == (0, 2)
     plt.close(fig)
 
 
