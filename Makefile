@@ -37,8 +37,8 @@ $(STAMP): pyproject.toml
 # `slow` (the grader attacked end to end, whole LMS batches) and the PDF.
 # `make test`:
 # 1. in about a second, the code is formatted as `ruff format` leaves it ([tool.ruff] in
-#    pyproject.toml), and no line of labkit, its tests or its benchmarks is over 88
-#    characters (E501);
+#    pyproject.toml), and no line of code (labkit, its tests and benchmarks, the
+#    notebooks' code cells, the book's build scripts) is over 88 characters (E501);
 # 2. one parallel pytest run (-n auto, one worker per core): labkit's tests, with
 #    coverage, and nbval, the notebook test, which runs every chapter and solution in a
 #    fresh kernel, each notebook on one worker (--nbval-lax: every cell must run without
@@ -53,11 +53,12 @@ $(STAMP): pyproject.toml
 # read-only view that holds no labkit and no coverage, so nothing could be recorded; the
 # worker's code that the tests run in-process is measured.
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+CODE   := labkit tests benchmarks chapters solutions book conftest.py
 NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
 
 test: $(STAMP)
-	$(BIN)/ruff format --check --quiet labkit tests benchmarks chapters solutions
-	$(BIN)/ruff check --quiet --select E501 labkit tests benchmarks
+	$(BIN)/ruff format --check --quiet $(CODE)
+	$(BIN)/ruff check --quiet --select E501 $(CODE)
 	OMP_NUM_THREADS=1 $(PYTEST) -n auto --dist loadgroup -m "not slow" $(NBVAL) \
 		tests chapters solutions --ignore=tests/test_book.py \
 		--cov=labkit --cov-report=term-missing:skip-covered
