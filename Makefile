@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 TOC    ?= book/_toc.yml
 
-.PHONY: setup test test-slow check unit notebooks book html pdf serve lab bench clean
+.PHONY: setup test test-slow coverage check unit notebooks book html pdf serve lab bench clean
 
 setup: $(STAMP)
 
@@ -32,9 +32,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# `make test`, the quick suite (minutes), then `make test-slow`, the slow tier; CI runs
-# both (`make check`). Every test belongs to one tier: the slow tier is the tests marked
-# `slow` (the grader attacked end to end, whole LMS batches) and the PDF.
+# `make test`, the quick suite (minutes), then `make test-slow`, the slow tier, and
+# `make coverage`; CI runs all three (`make check`). Every test belongs to one tier: the
+# slow tier is the tests marked `slow` (the grader attacked end to end, every threat in
+# one batch, whole LMS batches) and the PDF.
 # `make test`:
 # 1. in about a second, the code is formatted as `ruff format` leaves it ([tool.ruff] in
 #    pyproject.toml), and no line of code (labkit, its tests and benchmarks, the
@@ -49,9 +50,6 @@ $(STAMP): pyproject.toml
 # 3. the site, built from that cache (`make html`), read in a browser with the network
 #    blocked at phone, tablet and desktop widths (tests/test_book.py), in parallel: one
 #    visit per page and width, shared by the checks of that visit.
-# Coverage leaves out the grader's sandboxed workers: they run in bubblewrap with a
-# read-only view that holds no labkit and no coverage, so nothing could be recorded; the
-# worker's code that the tests run in-process is measured.
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 CODE   := labkit tests benchmarks chapters solutions book conftest.py
 NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
@@ -60,8 +58,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check --quiet $(CODE)
 	$(BIN)/ruff check --quiet --select E501 $(CODE)
 	OMP_NUM_THREADS=1 $(PYTEST) -n auto --dist loadgroup -m "not slow" $(NBVAL) \
-		tests chapters solutions --ignore=tests/test_book.py \
-		--cov=labkit --cov-report=term-missing:skip-covered
+		tests chapters solutions --ignore=tests/test_book.py
 	$(MAKE) html
 	BOOK_TOC=$(TOC) $(PYTEST) -n auto --dist loadgroup -m "not slow" tests/test_book.py
 
@@ -69,7 +66,16 @@ test-slow: $(STAMP)
 	$(MAKE) pdf
 	BOOK_TOC=$(TOC) $(PYTEST) -n auto --dist loadgroup -m slow tests
 
-check: test test-slow
+# labkit's line coverage under its quick unit tests. Tracing makes them about a third
+# slower, so `make test` leaves it to this target, which `make check` (CI) runs. The
+# grader's sandboxed workers are not measured: they run in bubblewrap with a read-only
+# view that holds no labkit and no coverage, so nothing could be recorded there; the
+# worker's code that the tests run in-process is measured.
+coverage: $(STAMP)
+	OMP_NUM_THREADS=1 $(PYTEST) -n auto -m "not slow" tests --ignore=tests/test_book.py \
+		--cov=labkit --cov-report=term-missing:skip-covered
+
+check: test test-slow coverage
 
 unit: $(STAMP)
 	$(PYTEST) -n auto tests --ignore=tests/test_book.py

@@ -282,6 +282,7 @@ def browser():
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
         yield browser
+        _READERS.clear()  # their tabs close with the browser
         browser.close()
 
 
@@ -400,11 +401,13 @@ PAGE_BUDGET = 1_500_000
 # The smallest text a reader may be asked to read in a figure, in CSS pixels.
 FIGURE_TEXT_PX = 9
 # axe-core impact levels that fail the accessibility check. At the desktop width axe
-# reads the whole page. The article is the same markup at every width, so at phone and
-# tablet widths axe reads everything around it (header, drawers, buttons, the
-# article's own button row), which is what changes with the width; a chapter's article
-# holds most of its elements, and one full run takes seconds. Highlighted code is left
-# out everywhere (its colours are the theme's contrast-checked Pygments style).
+# reads every page whole. The article is the same markup at every width, and so is the
+# page around it (header, drawers, buttons) across pages of one kind, so at phone and
+# tablet widths axe reads what changes with the width, everything but the article, on
+# the first page of each kind (each folder of the site: book pages, chapters,
+# solutions, API pages): a run takes seconds on a chapter, most of it reading the page.
+# Highlighted code is left out everywhere (its colours are the theme's contrast-checked
+# Pygments style).
 BLOCKING_IMPACT = ("serious", "critical")
 AXE_CONTEXT = {
     "wide": {"exclude": [["div.highlight"]]},
@@ -442,6 +445,10 @@ def _axe():
 # (ids ending `[<page>@<width>px]`) run on one worker, the one that made it
 # (conftest.py's scheduler).
 _VISITS: dict[tuple[str, int], dict] = {}
+LOGS = ("errors", "console", "network")  # what OfflineReader records as it reads
+
+
+_READERS: dict[int, OfflineReader] = {}  # one tab per width in this process
 
 
 def _visit(browser, page: str, width: int) -> dict:
@@ -450,29 +457,46 @@ def _visit(browser, page: str, width: int) -> dict:
     critical violations."""
     if (page, width) in _VISITS:
         return _VISITS[(page, width)]
-    reader = OfflineReader(browser, width=width)
-    try:
-        reader.open(page)
-        seen = reader.page.evaluate(INSPECT)
-        seen["next"] = reader.page.evaluate(NEXT)
-        seen["figures"] = reader.page.evaluate(FIGURES)
-        seen["bytes"] = sum(
-            size for _, kind, size in reader.responses if kind != "image"
-        )
-        context = AXE_CONTEXT["wide" if width == DESKTOP else "narrow"]
-        violations = _axe().run(reader.page, context, AXE_OPTIONS).response
-        seen["axe"] = [
-            f"{v['id']} ({v['impact']}, {len(v['nodes'])}x): {v['help']}; e.g. "
-            + ", ".join(str(node["target"]) for node in v["nodes"][:2])
-            for v in violations["violations"]
-            if v["impact"] in BLOCKING_IMPACT
-        ]
-        seen["errors"], seen["console"] = reader.errors, reader.console
-        seen["network"] = reader.network
-    finally:
-        reader.close()
+    if width not in _READERS:  # a tab is reused: a new one costs a new renderer
+        _READERS[width] = OfflineReader(browser, width=width)
+    reader = _READERS[width]
+    before = {name: len(getattr(reader, name)) for name in LOGS}
+    reader.open(page)
+    seen = reader.page.evaluate(INSPECT)
+    seen["next"] = reader.page.evaluate(NEXT)
+    seen["figures"] = reader.page.evaluate(FIGURES)
+    seen["bytes"] = sum(size for _, kind, size in reader.responses if kind != "image")
+    seen["axe"] = (
+        _violations(reader.page, "wide")
+        if width == DESKTOP
+        else _violations(reader.page, "narrow")
+        if page in _first_of_each_kind()
+        else None
+    )
+    reader.page.goto("about:blank")  # what the page still logs is its own
+    for name in LOGS:
+        seen[name] = getattr(reader, name)[before[name] :]
     _VISITS[(page, width)] = seen
     return seen
+
+
+def _violations(page, context: str) -> list[str]:
+    """axe-core's serious and critical violations on the open page."""
+    found = _axe().run(page, AXE_CONTEXT[context], AXE_OPTIONS).response
+    return [
+        f"{v['id']} ({v['impact']}, {len(v['nodes'])}x): {v['help']}; e.g. "
+        + ", ".join(str(node["target"]) for node in v["nodes"][:2])
+        for v in found["violations"]
+        if v["impact"] in BLOCKING_IMPACT
+    ]
+
+
+def _first_of_each_kind() -> set[str]:
+    """The first page of each folder of the site, in table-of-contents order."""
+    first: dict[str, str] = {}
+    for page in toc_pages():
+        first.setdefault(page.rsplit("/", 1)[0], page)
+    return set(first.values())
 
 
 def _visits(pages=None, widths=WIDTHS):
@@ -556,8 +580,16 @@ def test_a_chapter_page_stays_within_its_weight_budget(visit):
     )
 
 
+def _axe_visits():
+    return [
+        param
+        for param in _visits()
+        if param.values[0][1] == DESKTOP or param.values[0][0] in _first_of_each_kind()
+    ]
+
+
 @pytest.mark.browser
-@pytest.mark.parametrize("visit", _visits(), indirect=True)
+@pytest.mark.parametrize("visit", _axe_visits(), indirect=True)
 def test_no_serious_accessibility_violations(visit):
     """axe-core (shipped inside axe-playwright-python, run offline)."""
     assert not visit["axe"], "\n".join(visit["axe"][:30])

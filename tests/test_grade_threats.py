@@ -23,9 +23,14 @@ from labkit.grade import Limits, grade_notebooks, sandbox
 
 # Submitted code is contained by the kernel sandbox; without it these cells would really
 # delete files and start processes, so they are not run where bubblewrap cannot run.
-pytestmark = pytest.mark.skipif(
-    sandbox.problem() is not None, reason=f"bubblewrap: {sandbox.problem()}"
-)
+# They are the slow tier (`make test-slow`, run by CI): one batch grades every threat,
+# some of them running into their time limits.
+pytestmark = [
+    pytest.mark.skipif(
+        sandbox.problem() is not None, reason=f"bubblewrap: {sandbox.problem()}"
+    ),
+    pytest.mark.slow,
+]
 
 MARK = "31337"  # in the command line of every process a submission tries to start
 
