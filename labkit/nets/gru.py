@@ -112,18 +112,6 @@ class GRU(_RecurrentLayer):
 
     _gates = 3
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        *,
-        rng=None,
-    ):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, rng)
-
     def forward(self, input, hx=None):
         x = self._sequence(input)  # (T, N, F)
         t_len, n, _ = x.shape

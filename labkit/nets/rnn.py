@@ -233,12 +233,21 @@ class LSTMCell(_RecurrentBase):
 
 
 class _RecurrentLayer(_RecurrentBase):
-    """Sequence handling shared by RNN and LSTM: (T, N, F) input, or (N, T, F) with
-    batch_first."""
+    """Sequence handling and the constructor shared by RNN, LSTM and GRU: (T, N, F)
+    input, or (N, T, F) with batch_first."""
 
     _suffix = "_l0"
 
-    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, rng):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        *,
+        rng=None,
+    ):
         if num_layers != 1:
             raise ValueError(
                 f"num_layers must be 1 (stack layers yourself), got {num_layers!r}"
@@ -301,7 +310,9 @@ class RNN(_RecurrentLayer):
         rng=None,
     ):
         self.nonlinearity = _check_nonlinearity(nonlinearity)
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, rng)
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, rng=rng
+        )
 
     def forward(self, input, hx=None):
         x = self._sequence(input)  # (T, N, F)
@@ -352,18 +363,6 @@ class LSTM(_RecurrentLayer):
     """
 
     _gates = 4
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        *,
-        rng=None,
-    ):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, rng)
 
     def forward(self, input, hx=None):
         x = self._sequence(input)  # (T, N, F)
