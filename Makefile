@@ -8,7 +8,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 TOC    ?= book/_toc.yml
 
-.PHONY: setup test test-slow coverage check unit notebooks book html pdf serve lab bench clean
+.PHONY: setup test unit notebooks test-book test-slow coverage check book html pdf serve lab \
+	bench clean
 
 setup: $(STAMP)
 
@@ -40,26 +41,41 @@ $(STAMP): pyproject.toml
 # 1. in about a second, the code is formatted as `ruff format` leaves it ([tool.ruff] in
 #    pyproject.toml), and no line of code (labkit, its tests and benchmarks, the
 #    notebooks' code cells, the book's build scripts) is over 88 characters (E501);
-# 2. one parallel pytest run (-n auto, one worker per core): labkit's tests, with
-#    coverage, and nbval, the notebook test, which runs every chapter and solution in a
-#    fresh kernel, each notebook on one worker (--nbval-lax: every cell must run without
-#    an error; stored outputs are stripped). conftest.py puts each notebook whose cells
-#    all passed, outputs included, into the execution cache the book build reads
-#    (book/_build/.jupyter_cache): each notebook is executed once. One thread per
-#    process (OMP_NUM_THREADS=1): the workers are the parallelism;
-# 3. the site, built from that cache (`make html`), read in a browser with the network
-#    blocked at phone, tablet and desktop widths (tests/test_book.py), in parallel: one
-#    visit per page and width, shared by the checks of that visit.
+# 2. two pipelines side by side, so that neither leaves a core idle (the site build uses
+#    one); make prints each one's report when it ends:
+#    - `make unit`: labkit's tests (tests/, but the book's);
+#    - `make test-book`: nbval, the notebook test, runs every chapter and solution in a
+#      fresh kernel (--nbval-lax: every cell must run without an error; stored outputs
+#      are stripped). conftest.py puts each notebook whose cells all passed, outputs
+#      included, into the execution cache the book build reads
+#      (book/_build/.jupyter_cache), so each notebook is executed once. Then the site,
+#      built from that cache (`make html`), is read in a browser with the network
+#      blocked (tests/test_book.py): every chapter, solution and book page at a phone's
+#      width, and the shortest page of each kind (one of the API pages among them) at
+#      tablet and desktop widths too; the slow tier reads every page at every width.
+#      One visit per page and width, shared by the checks of that visit.
+#    Each pytest run is parallel (-n auto: one worker per core), with one thread per
+#    process (OMP_NUM_THREADS=1): the workers are the parallelism.
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 CODE   := labkit tests benchmarks chapters solutions book conftest.py
 NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
+unit notebooks test-book test-slow coverage: export OMP_NUM_THREADS = 1
 
 test: $(STAMP)
 	$(BIN)/ruff format --check --quiet $(CODE)
 	$(BIN)/ruff check --quiet --select E501 $(CODE)
-	OMP_NUM_THREADS=1 $(PYTEST) -n auto --dist loadgroup -m "not slow" $(NBVAL) \
-		tests chapters solutions --ignore=tests/test_book.py
-	$(MAKE) html
+	@echo "make test: labkit's tests and the book's (notebooks, site, browser) run side by side"
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-book unit
+
+unit: $(STAMP)
+	$(PYTEST) -n auto --dist loadgroup -m "not slow" tests --ignore=tests/test_book.py
+
+notebooks: $(STAMP)
+	$(PYTEST) -n auto --dist loadgroup $(NBVAL) chapters solutions
+
+test-book: $(STAMP)
+	$(MAKE) --no-print-directory notebooks
+	$(MAKE) --no-print-directory html
 	BOOK_TOC=$(TOC) $(PYTEST) -n auto --dist loadgroup -m "not slow" tests/test_book.py
 
 test-slow: $(STAMP)
@@ -73,19 +89,13 @@ test-slow: $(STAMP)
 # view that holds no labkit and no coverage, so nothing could be recorded there; the
 # worker's code that the tests run in-process is measured.
 coverage: $(STAMP)
-	OMP_NUM_THREADS=1 $(PYTEST) -n auto tests --ignore=tests/test_book.py \
+	$(PYTEST) -n auto tests --ignore=tests/test_book.py \
 		--cov=labkit --cov-report=term-missing:skip-covered
 
 check: test
 	$(MAKE) pdf
-	BOOK_TOC=$(TOC) $(PYTEST) -m slow tests/test_book.py
+	BOOK_TOC=$(TOC) $(PYTEST) -n auto --dist loadgroup -m slow tests/test_book.py
 	$(MAKE) coverage
-
-unit: $(STAMP)
-	$(PYTEST) -n auto tests --ignore=tests/test_book.py
-
-notebooks: $(STAMP)
-	$(PYTEST) -n auto --dist loadfile $(NBVAL) chapters solutions
 
 # The site and the PDF. `make html`: execute every notebook whose code (or labkit, or a
 # pin) changed since its last run, in parallel, into book/_build/.jupyter_cache, then

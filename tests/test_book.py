@@ -20,6 +20,7 @@ another table of contents (`make book TOC=...`), set BOOK_TOC to the same file
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from html.parser import HTMLParser
@@ -395,19 +396,19 @@ RAW_MATH = re.compile(r"(?<![\\\w])\$[^$\s][^$\n]{0,200}?\$|\\\(|\\\[|\\begin\{"
 # Phone, tablet, desktop.
 WIDTHS = (390, 800, 1400)
 PHONE, DESKTOP = WIDTHS[0], WIDTHS[-1]
+API = "book/api"  # the folder of the API pages
 # Bytes a chapter page may load beyond its own figures (scripts, styles, fonts, the
 # page).
 PAGE_BUDGET = 1_500_000
 # The smallest text a reader may be asked to read in a figure, in CSS pixels.
 FIGURE_TEXT_PX = 9
-# axe-core impact levels that fail the accessibility check. At the desktop width axe
-# reads every page whole. The article is the same markup at every width, and so is the
-# page around it (header, drawers, buttons) across pages of one kind, so at phone and
-# tablet widths axe reads what changes with the width, everything but the article, on
-# the first page of each kind (each folder of the site: book pages, chapters,
-# solutions, API pages): a run takes seconds on a chapter, most of it reading the page.
-# Highlighted code is left out everywhere (its colours are the theme's contrast-checked
-# Pygments style).
+# axe-core impact levels that fail the accessibility check. On the shortest page of
+# each kind (each folder of the site: book pages, chapters, solutions, API pages) axe
+# reads the whole page at the desktop width, and at phone and tablet widths what changes
+# with the width: everything but the article (the same markup at every width; the page
+# around it is the same on every page of a kind). A run takes seconds on a chapter, so
+# the whole-page runs on every other page are in the slow tier. Highlighted code is
+# left out everywhere (its colours are the theme's contrast-checked Pygments style).
 BLOCKING_IMPACT = ("serious", "critical")
 AXE_CONTEXT = {
     "wide": {"exclude": [["div.highlight"]]},
@@ -453,31 +454,31 @@ _READERS: dict[int, OfflineReader] = {}  # one tab per width in this process
 
 def _visit(browser, page: str, width: int) -> dict:
     """What a reader of ``page`` at ``width`` pixels sees (INSPECT), the next-page
-    link, the figures, the console, the bytes loaded, and axe-core's serious and
-    critical violations."""
+    link, the figures, the console, the bytes loaded, and, on the shortest page of
+    each kind, axe-core's serious and critical violations."""
     if (page, width) in _VISITS:
         return _VISITS[(page, width)]
-    if width not in _READERS:  # a tab is reused: a new one costs a new renderer
-        _READERS[width] = OfflineReader(browser, width=width)
-    reader = _READERS[width]
+    reader = _reader(browser, width)
     before = {name: len(getattr(reader, name)) for name in LOGS}
     reader.open(page)
     seen = reader.page.evaluate(INSPECT)
     seen["next"] = reader.page.evaluate(NEXT)
     seen["figures"] = reader.page.evaluate(FIGURES)
     seen["bytes"] = sum(size for _, kind, size in reader.responses if kind != "image")
-    seen["axe"] = (
-        _violations(reader.page, "wide")
-        if width == DESKTOP
-        else _violations(reader.page, "narrow")
-        if page in _first_of_each_kind()
-        else None
-    )
+    if page in _shortest_of_each_kind():
+        seen["axe"] = _violations(reader.page, "wide" if width == DESKTOP else "narrow")
     reader.page.goto("about:blank")  # what the page still logs is its own
     for name in LOGS:
         seen[name] = getattr(reader, name)[before[name] :]
     _VISITS[(page, width)] = seen
     return seen
+
+
+def _reader(browser, width: int) -> OfflineReader:
+    """This process's tab at ``width`` (a new tab costs a new renderer)."""
+    if width not in _READERS:
+        _READERS[width] = OfflineReader(browser, width=width)
+    return _READERS[width]
 
 
 def _violations(page, context: str) -> list[str]:
@@ -491,18 +492,44 @@ def _violations(page, context: str) -> list[str]:
     ]
 
 
-def _first_of_each_kind() -> set[str]:
-    """The first page of each folder of the site, in table-of-contents order."""
-    first: dict[str, str] = {}
+def _kind(page: str) -> str:
+    """A page's folder in the site: book pages, chapters, solutions or API pages."""
+    return page.rsplit("/", 1)[0]
+
+
+@functools.cache
+def _shortest_of_each_kind() -> frozenset[str]:
+    """The page of each kind with the least HTML (the first one when the site is not
+    built): the page around the article is the same on every page of a kind, so one
+    page shows it, and the shortest shows it soonest."""
+    shortest: dict[str, str] = {}
     for page in toc_pages():
-        first.setdefault(page.rsplit("/", 1)[0], page)
-    return set(first.values())
+        size = (HTML / page).stat().st_size if (HTML / page).is_file() else 0
+        kind = _kind(page)
+        if kind not in shortest or size < (HTML / shortest[kind]).stat().st_size:
+            shortest[kind] = page
+    return frozenset(shortest.values())
 
 
 def _visits(pages=None, widths=WIDTHS):
-    """pytest parameters: one per page (of the table of contents) and width."""
+    """pytest parameters: one per page (of the table of contents) and width.
+
+    The quick tier reads every chapter, solution and book page at the phone's width,
+    where its article has the least room: what fits and reads there fits and reads in a
+    wider column (an image is shown at most as wide as the column). What else changes
+    with the width is the page around the article, the same on every page of a kind,
+    so at tablet and desktop widths it reads the shortest page of each kind. The API
+    pages come from one template (autodoc), so it reads the shortest of them at every
+    width. The slow tier reads every other page at every width."""
     return [
-        pytest.param((page, width), id=f"{page}@{width}px")
+        pytest.param(
+            (page, width),
+            id=f"{page}@{width}px",
+            marks=[]
+            if page in _shortest_of_each_kind()
+            or (width == PHONE and _kind(page) != API)
+            else [pytest.mark.slow],
+        )
         for page in (toc_pages() if pages is None else pages)
         for width in widths
     ]
@@ -580,19 +607,29 @@ def test_a_chapter_page_stays_within_its_weight_budget(visit):
     )
 
 
-def _axe_visits():
-    return [
-        param
-        for param in _visits()
-        if param.values[0][1] == DESKTOP or param.values[0][0] in _first_of_each_kind()
-    ]
-
-
 @pytest.mark.browser
-@pytest.mark.parametrize("visit", _axe_visits(), indirect=True)
+@pytest.mark.parametrize(
+    "visit",
+    _visits([p for p in toc_pages() if p in _shortest_of_each_kind()]),
+    indirect=True,
+)
 def test_no_serious_accessibility_violations(visit):
     """axe-core (shipped inside axe-playwright-python, run offline)."""
     assert not visit["axe"], "\n".join(visit["axe"][:30])
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "page", [p for p in toc_pages() if p not in _shortest_of_each_kind()]
+)
+def test_no_serious_accessibility_violations_on_the_whole_page(browser, page):
+    """axe-core on every other page, whole, at the desktop width."""
+    reader = _reader(browser, DESKTOP)
+    reader.open(page)
+    found = _violations(reader.page, "wide")
+    reader.page.goto("about:blank")
+    assert not found, "\n".join(found[:30])
 
 
 def _smallest_text_px(src: str) -> float | None:
@@ -633,7 +670,7 @@ def test_figure_text_is_legible_at_this_width(visit):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("visit", _visits(_chapters(), (DESKTOP,)), indirect=True)
+@pytest.mark.parametrize("visit", _visits(_chapters(), (PHONE,)), indirect=True)
 def test_every_figure_has_a_number_a_caption_alt_text_and_a_mention(visit):
     """Each figure: a number ("Fig. 3.2"), a caption, alt text that describes it (not
     a file name), and a link to it from the prose ({numref})."""
@@ -655,7 +692,7 @@ def test_every_figure_has_a_number_a_caption_alt_text_and_a_mention(visit):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("visit", _visits(toc_pages()[:-1], (DESKTOP,)), indirect=True)
+@pytest.mark.parametrize("visit", _visits(toc_pages()[:-1], (PHONE,)), indirect=True)
 def test_the_next_link_leads_to_the_next_page_of_the_table_of_contents(visit, request):
     page = request.node.callspec.params["visit"][0]
     expected = toc_pages()[toc_pages().index(page) + 1]
@@ -684,22 +721,19 @@ def test_the_last_page_has_no_next_link_and_the_site_opens_on_the_first(reader):
     ids=["menu", "contents"],
 )
 def test_phone_and_tablet_buttons_open_their_drawers(browser, width, button, drawer):
-    chapters = _chapters()
-    reader = OfflineReader(browser, width=width)
-    try:
-        reader.open(chapters[0] if chapters else toc_pages()[0])
-        visible = reader.page.locator(f".{button}:visible")
-        assert visible.count() == 1, f"{visible.count()} visible .{button} buttons"
-        assert not reader.page.locator(drawer).is_visible()
-        visible.tap()
-        reader.page.locator(drawer).wait_for(state="visible", timeout=30_000)
-        links = reader.page.locator(f"{drawer} a:visible")
-        assert links.count() > 0, "the drawer opened empty"
-        reader.page.keyboard.press("Escape")
-        reader.page.locator(drawer).wait_for(state="hidden", timeout=30_000)
-        assert not reader.errors, reader.errors
-    finally:
-        reader.close()
+    reader = _reader(browser, width)
+    errors = len(reader.errors)
+    reader.open(toc_pages()[0])  # the same buttons and drawers on every page
+    visible = reader.page.locator(f".{button}:visible")
+    assert visible.count() == 1, f"{visible.count()} visible .{button} buttons"
+    assert not reader.page.locator(drawer).is_visible()
+    visible.tap()
+    reader.page.locator(drawer).wait_for(state="visible", timeout=30_000)
+    links = reader.page.locator(f"{drawer} a:visible")
+    assert links.count() > 0, "the drawer opened empty"
+    reader.page.keyboard.press("Escape")
+    reader.page.locator(drawer).wait_for(state="hidden", timeout=30_000)
+    assert not reader.errors[errors:], reader.errors[errors:]
 
 
 @pytest.mark.browser

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import torch
 
 from . import Case, Mistake, exercise
@@ -149,6 +148,8 @@ def _ewma_alpha_base(x, beta):
 def _ewma_cases():
     """Most cases have beta far from 0 and 0.5 and several samples, so that each mistake
     shows; the edge cases (one sample, beta = 0, beta = 0.5) come once each."""
+    import pandas as pd  # here, not at the top: only these cases need it
+
     rng = np.random.default_rng(501)
     cases = []
     for label, n, beta, shift in [
