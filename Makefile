@@ -54,8 +54,10 @@ $(STAMP): pyproject.toml
 #      width, and the shortest page of each kind (one of the API pages among them) at
 #      tablet and desktop widths too; the slow tier reads every page at every width.
 #      One visit per page and width, shared by the checks of that visit.
-#    Each pytest run is parallel (-n auto: one worker per core), with one thread per
-#    process (OMP_NUM_THREADS=1): the workers are the parallelism.
+#    The pytest runs of the tests and notebooks are parallel (-n auto: one worker per
+#    core), with one thread per process (OMP_NUM_THREADS=1): the workers are the
+#    parallelism. The browser's run is one process: Chromium's own processes keep more
+#    than a core busy, and a second browser would cost a fifth more CPU time.
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 CODE   := labkit tests benchmarks chapters solutions book conftest.py
 NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
@@ -76,7 +78,7 @@ notebooks: $(STAMP)
 test-book: $(STAMP)
 	$(MAKE) --no-print-directory notebooks
 	$(MAKE) --no-print-directory html
-	BOOK_TOC=$(TOC) $(PYTEST) -n auto --dist loadgroup -m "not slow" tests/test_book.py
+	BOOK_TOC=$(TOC) $(PYTEST) -m "not slow" tests/test_book.py
 
 test-slow: $(STAMP)
 	$(MAKE) pdf

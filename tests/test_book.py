@@ -385,7 +385,8 @@ INSPECT = """async () => {
     text: article.textContent,
     title: (document.querySelector('article h1') || {}).textContent || '',
     overflow: root.scrollWidth - root.clientWidth,
-    widest: [...document.querySelectorAll('article *')]
+    widest: root.scrollWidth <= root.clientWidth ? [] :  // only a page too wide
+            [...document.querySelectorAll('article *')]
               .filter(node => node.getBoundingClientRect().right > root.clientWidth + 1)
               .filter(node => !node.closest('pre, .highlight, div.math, .cell_output, '
                                            + '.pst-scrollable-table-container, table'))

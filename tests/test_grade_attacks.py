@@ -392,6 +392,17 @@ def assert_attacker_lost(run: Run, name: str = "attacker") -> None:
     assert first["score"] == 0, (name, first)
 
 
+def grade_attack(school: Class, attackers: list, victims: list) -> Run:
+    """Grade the attackers among the victims: the batch ends normally, every victim
+    keeps full marks and every attacker's attacking exercise (99.1) scores nothing."""
+    run = school.grade([*attackers, *victims], timeout=30)
+    assert run.code == 0, run.stderr
+    assert_victims_full(run)
+    for attacker in attackers:
+        assert_attacker_lost(run, attacker.stem)
+    return run
+
+
 def assert_no_leftovers(school: Class) -> None:
     assert school.leftovers() == []
 
@@ -452,11 +463,8 @@ def test_an_attacker_reads_nothing_outside_its_sandbox(school):
         )
     ]
     before = school.snapshot(school.submissions, school.secret.parent)
-    run = school.grade([*attackers, *victims], timeout=30)
-    assert run.code == 0, run.stderr
-    assert_victims_full(run)
+    run = grade_attack(school, attackers, victims)
     for attacker in attackers:
-        assert_attacker_lost(run, attacker.stem)
         assert score(run, attacker.stem) == 4  # its honest exercises keep their points
     assert school.snapshot(school.submissions, school.secret.parent) == before
     assert_no_leftovers(school)
@@ -610,11 +618,7 @@ def test_an_attacker_writes_no_file_outside_its_sandbox(school):
         )
     ]
     before = school.snapshot(school.submissions, school.secret.parent)
-    run = school.grade([*attackers, *victims], timeout=30)
-    assert run.code == 0, run.stderr
-    assert_victims_full(run)
-    for attacker in attackers:
-        assert_attacker_lost(run, attacker.stem)
+    grade_attack(school, attackers, victims)
     assert sorted(p.name for p in outside.iterdir()) == [school.marker]
     assert sorted(p.name for p in school.out.iterdir()) == ["grades.csv", "grades.json"]
     assert school.snapshot(school.submissions, school.secret.parent) == before
@@ -649,10 +653,7 @@ def test_a_process_an_attacker_starts_is_confined_and_ends_with_it(school):
             )
         },
     )
-    run = school.grade([attacker, *victims], timeout=30)
-    assert run.code == 0, run.stderr
-    assert_victims_full(run)
-    assert_attacker_lost(run)
+    grade_attack(school, [attacker], victims)
     assert_no_leftovers(school)
 
 
