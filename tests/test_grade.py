@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import grading_fixtures as fx
-from grading_fixtures import fixture_exercises, private_cache  # noqa: F401
+from grading_fixtures import fixture_exercises, private_cache, torch_allowed  # noqa: F401
 from labkit.check import format_result
 from labkit.exercises import Case, Exercise, all_exercises, get
 from labkit.exercises.scoring import evaluate
@@ -331,7 +331,11 @@ def batch(tmp_path_factory):
         name: str(fx.write_notebook(folder / f"{name}.ipynb", sources))
         for name, sources in notebooks.items()
     }
-    graded = grade_notebooks(list(paths.values()), jobs=2, cache=False)
+    fx.register(torch=True)  # for the "torch" notebook
+    try:
+        graded = grade_notebooks(list(paths.values()), jobs=2, cache=False)
+    finally:
+        fx.register()
     return dict(zip(paths, graded))
 
 
@@ -447,6 +451,7 @@ IMPLEMENTATIONS = {
 }
 
 
+@pytest.mark.usefixtures("torch_allowed")  # one of the implementations uses torch
 def test_the_grader_and_check_give_the_same_verdict(tmp_path):
     """The same scoring, once in this process (check) and once through a worker
     (grader)."""
@@ -533,6 +538,7 @@ def test_results_do_not_depend_on_the_number_of_jobs(tmp_path):
     assert [s.as_dict() for s in one] == [s.as_dict() for s in two]
 
 
+@pytest.mark.usefixtures("torch_allowed")
 def test_the_worker_never_receives_expected_values(tmp_path, monkeypatch):
     """What crosses to the worker: the cells and the case inputs, never an expected
     value."""

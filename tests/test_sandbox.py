@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import grading_fixtures as fx
+from grading_fixtures import torch_allowed  # noqa: F401
 import labkit
 from labkit import exercises
 from labkit.exercises import Case, exercise, get
@@ -189,7 +189,7 @@ def test_a_module_the_exercise_does_not_allow_cannot_be_reached(name):
         assert "may use only numpy; your code imports labkit" in result.feedback
 
 
-@pytest.mark.usefixtures("fixtures")
+@pytest.mark.usefixtures("fixtures", "torch_allowed")
 def test_an_exercise_that_allows_torch_sees_it():
     torch_cell = (
         "import torch\n\ndef softmax_rows(Z):\n    Z = torch.tensor(Z)\n"
