@@ -30,22 +30,14 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
+import chromium
+
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "book" / "_build" / "html"
 PDF = HTML / "book.pdf"  # the whole book, by `make pdf`
 # `make book TOC=other.yml` builds a partial book (say, one chapter) and exports
 # BOOK_TOC to match.
 TOC = Path(os.environ.get("BOOK_TOC") or ROOT / "book" / "_toc.yml")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MATHJAX = "_static/mathjax/startup.js"
 # Elements whose URL the browser loads by itself (unlike <a href>, which a reader
 # follows).
@@ -269,22 +261,10 @@ def test_math_pages_load_the_bundled_mathjax(site):
 
 @pytest.fixture(scope="session")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"no browser: {CHROMIUM} is not installed (apt-get install -y chromium)"
-        )
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="playwright is not installed (pip install -e '.[dev]')",
-    )
     _require_book()
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
+    with chromium.launch() as browser:
         yield browser
         _READERS.clear()  # their tabs close with the browser
-        browser.close()
 
 
 class OfflineReader:
@@ -847,8 +827,8 @@ def test_served_search_shows_excerpts_without_tex(browser, served):
 def test_the_whole_book_is_one_pdf_linked_from_the_first_page(site):
     """`make book` prints the single-page build to book.pdf (Chromium needed)."""
     pdf = PDF
-    if not CHROMIUM.exists() and not pdf.exists():
-        pytest.skip(f"no PDF without a browser: {CHROMIUM} is not installed")
+    if not chromium.CHROMIUM.exists() and not pdf.exists():
+        pytest.skip(f"no PDF without a browser: {chromium.CHROMIUM} is not installed")
     assert pdf.is_file(), "book/_build/html/book.pdf is missing: run `make book`"
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-"), "book.pdf is not a PDF"

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+import chromium
 import grading_fixtures as fx
 from labkit.grade import grade_notebooks
 from labkit.grade.feedback_html import write_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = "<script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>"
 IGNORES_SCALE = fx.SOLUTIONS["99.1"].replace("scale * X + b", "X + b")
 RAISES = fx.SOLUTIONS["99.2"].replace(
@@ -45,20 +45,8 @@ def page_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"no browser: {CHROMIUM} is not installed (apt-get install chromium)"
-        )
-    api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="playwright is not installed (pip install -e .[dev])",
-    )
-    with api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"]
-        )
+    with chromium.launch() as browser:
         yield browser
-        browser.close()
 
 
 def open_offline(browser, path: Path, width: int):
