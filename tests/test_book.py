@@ -483,11 +483,14 @@ def _shortest_of_each_kind() -> frozenset[str]:
     """The page of each kind with the least HTML (the first one when the site is not
     built): the page around the article is the same on every page of a kind, so one
     page shows it, and the shortest shows it soonest."""
+    size = {
+        page: (HTML / page).stat().st_size if (HTML / page).is_file() else 0
+        for page in toc_pages()
+    }
     shortest: dict[str, str] = {}
     for page in toc_pages():
-        size = (HTML / page).stat().st_size if (HTML / page).is_file() else 0
         kind = _kind(page)
-        if kind not in shortest or size < (HTML / shortest[kind]).stat().st_size:
+        if kind not in shortest or size[page] < size[shortest[kind]]:
             shortest[kind] = page
     return frozenset(shortest.values())
 
