@@ -75,7 +75,7 @@ test: $(STAMP)
 		UNIT_WORKERS=$(HALF_THE_CORES)
 
 UNIT_WORKERS   ?= auto
-HALF_THE_CORES := $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2); \
+HALF_THE_CORES  = $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2); \
 	echo $$(( n > 3 ? n / 2 : 1 )))
 unit: $(STAMP)
 	$(PYTEST) -n $(UNIT_WORKERS) --dist loadgroup -m "not slow" tests --ignore=tests/test_book.py

@@ -10,6 +10,7 @@ tests never see them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -221,12 +222,21 @@ def fixture_exercises():
     unregister()
 
 
+@contextlib.contextmanager
+def allowing_torch():
+    """99.3 allows torch as well as numpy while the block runs."""
+    register(torch=True)
+    try:
+        yield
+    finally:
+        register()
+
+
 @pytest.fixture
 def torch_allowed():
     """99.3 allows torch as well as numpy, for one test."""
-    register(torch=True)
-    yield
-    register()
+    with allowing_torch():
+        yield
 
 
 @pytest.fixture(autouse=True)
